@@ -1,0 +1,75 @@
+"""The one in-memory dataset type every facelab face loader returns.
+
+Images are float tensors in ``[-1, 1]`` with shape ``(N, 3, H, W)`` (the range a
+``tanh`` generator produces), labels are integer identity ids ``0..K-1``.
+Holding the whole set as one tensor keeps small face sets fast on CPU and lets
+the training loops move them to the GPU once instead of per batch.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch.utils.data import Dataset
+
+
+@dataclass
+class FaceTensorDataset(Dataset):
+    """Faces held in memory as tensors.
+
+    Attributes:
+        images: ``(N, 3, H, W)`` float tensor in ``[-1, 1]``.
+        labels: ``(N,)`` long tensor of identity ids in ``0..num_identities-1``.
+        names: optional identity names, ``names[k]`` is the name of label ``k``.
+        groups: optional per-image group attributes, ``{attribute: (N,) long tensor}``
+            (used by the fairness experiments).
+    """
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    names: list[str] | None = None
+    groups: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.images.ndim != 4 or self.images.shape[1] != 3:
+            raise ValueError(
+                f"images must have shape (N, 3, H, W), got {tuple(self.images.shape)}; "
+                "convert grey images with .expand(-1, 3, -1, -1)."
+            )
+        if self.labels.shape != (self.images.shape[0],):
+            raise ValueError(
+                f"labels must have shape ({self.images.shape[0]},) to match the images, "
+                f"got {tuple(self.labels.shape)}."
+            )
+        self.labels = self.labels.long()
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.images[index], self.labels[index]
+
+    @property
+    def num_identities(self) -> int:
+        return int(self.labels.max().item()) + 1 if len(self) else 0
+
+    @property
+    def image_size(self) -> int:
+        return self.images.shape[-1]
+
+    def subset(self, mask_or_index: torch.Tensor, relabel: bool = False) -> "FaceTensorDataset":
+        """Select images by boolean mask or index tensor.
+
+        Args:
+            mask_or_index: boolean mask of length N, or a tensor of indices.
+            relabel: renumber the remaining identities ``0..K'-1`` (needed to
+                train a classifier on a subset of identities).
+        """
+        images = self.images[mask_or_index]
+        labels = self.labels[mask_or_index]
+        groups = {k: v[mask_or_index] for k, v in self.groups.items()}
+        names = self.names
+        if relabel:
+            kept, labels = torch.unique(labels, return_inverse=True)
+            names = [self.names[k] for k in kept.tolist()] if self.names else None
+        return FaceTensorDataset(images, labels, names, groups)

@@ -1,0 +1,25 @@
+"""Shared test set-up: tests run on CPU, offline, with a non-interactive matplotlib."""
+import os
+import socket
+
+import matplotlib
+import pytest
+
+matplotlib.use("Agg")
+os.environ.setdefault("FACELAB_PROFILE", "quick")
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch):
+    """Fail any test that tries to open a network connection (loopback stays allowed)."""
+    real_connect = socket.socket.connect
+
+    def guarded_connect(self, address):
+        host = address[0] if isinstance(address, tuple) else address
+        if isinstance(host, str) and (host.startswith("127.") or host in ("localhost", "::1")) \
+                or self.family == getattr(socket, "AF_UNIX", None):
+            return real_connect(self, address)
+        raise RuntimeError(f"Tests must not use the network (tried to connect to {address!r}).")
+
+    monkeypatch.setattr(socket.socket, "connect", guarded_connect)
+    yield
