@@ -23,3 +23,10 @@ def no_network(monkeypatch):
 
     monkeypatch.setattr(socket.socket, "connect", guarded_connect)
     yield
+
+
+# The unit tests use tiny models, for which a second thread costs more in synchronisation than it saves
+# (and CI machines are often shared). Chapters run in their own kernels and keep the default.
+import torch  # noqa: E402
+
+torch.set_num_threads(1)
