@@ -27,8 +27,9 @@ def optimal_discriminator(p_data: torch.Tensor, p_model: torch.Tensor) -> torch.
 
 def value_function(d: torch.Tensor, p_data: torch.Tensor, p_model: torch.Tensor, dx: float) -> float:
     """``V(D, G) = integral p_data log D + p_g log(1 - D) dx`` by the rectangle rule."""
-    d = d.clamp(_EPS, 1 - _EPS)
-    return float(((p_data * d.log() + p_model * (1 - d).log()) * dx).sum())
+    # float64 (where 1 - 1e-12 < 1) and xlogy (0 * log 0 = 0): no NaN where D = 1 and p_g = 0
+    d, p_data, p_model = d.double().clamp(_EPS, 1 - _EPS), p_data.double(), p_model.double()
+    return float(((torch.xlogy(p_data, d) + torch.xlogy(p_model, 1 - d)) * dx).sum())
 
 
 def kl_divergence(p: torch.Tensor, q: torch.Tensor, dx: float) -> float:

@@ -1,0 +1,1 @@
+"""The experiments the chapters run, one module per chapter topic."""
