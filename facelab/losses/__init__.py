@@ -14,3 +14,4 @@ from .gan import (
     wgan_loss_d,
     wgan_loss_g,
 )
+from .margin import HEADS, MarginHead, SoftmaxHead, arcface_head, cosface_head, get_head, normface_head, softmax_head

@@ -1,0 +1,430 @@
+"""The experiments of chapter 04: training face recognisers and measuring them.
+
+* Data (:func:`recognition_split`): the identities a recogniser trains on, split
+  into training and held-out images, and identities it never sees. Quick profile:
+  the synthetic faces. Full profile: LFW (Huang et al. 2007) through scikit-learn --
+  people with at least 20 images to train on, people with 10 to 19 images as the
+  unseen identities, and the official LFW pairs (10 folds).
+* Training (:func:`train_face_recognizer`): :class:`facelab.models.recognition.FaceEmbedder`
+  with a softmax or margin head (:mod:`facelab.losses.margin`) through
+  :func:`facelab.train.recognition.train_recognizer`.
+* Measuring (:func:`evaluate_recognizer`): closed-set identification accuracy on
+  held-out images of the training identities, and verification on identities never
+  seen in training: 10-fold accuracy, ROC AUC, EER and TAR at FAR = 1e-2.
+* Figures: training curves, 2-D maps of embeddings (t-SNE, van der Maaten & Hinton
+  2008, or PCA), genuine/impostor score histograms, and a results table.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+
+from facelab.data.base import FaceTensorDataset
+from facelab.experiments.face_gan import runs_dir
+from facelab.losses.margin import get_head
+from facelab.metrics.classification import accuracy
+from facelab.metrics.verification import (
+    KFoldResult,
+    auc,
+    cosine_scores,
+    equal_error_rate,
+    kfold_verification,
+    paired_cosine_scores,
+    tar_at_far,
+)
+from facelab.models.recognition import FaceEmbedder
+from facelab.profile import Profile
+from facelab.recognition import embed, identify, verification_pairs
+from facelab.runtime import get_device, seed_everything
+from facelab.train.recognition import RecognizerHistory, RecognizerTrainConfig, train_recognizer
+
+__all__ = [
+    "HEAD_OPTIONS",
+    "RecognitionSplit",
+    "RecognizerRun",
+    "RecognitionResult",
+    "recognition_split",
+    "build_recognizer",
+    "train_face_recognizer",
+    "evaluate_recognizer",
+    "results_table",
+    "plot_recognition_training",
+    "plot_embeddings_2d",
+    "plot_score_histograms",
+]
+
+#: Head settings of the course. ArcFace and CosFace use s = 64 on 85k identities; with a
+#: hundred or so identities and a few hundred steps, s = 64 saturates the softmax before the
+#: embedding has learnt anything and training stalls; s = 16 trains (AdaCos, Zhang et al.
+#: 2019, derives a scale that grows only with log(number of classes)). The margins are the papers'.
+HEAD_OPTIONS: dict[str, dict[str, float]] = {
+    "softmax": {},
+    "normface": {"scale": 16.0},
+    "arcface": {"scale": 16.0, "margin": 0.5},
+    "cosface": {"scale": 16.0, "margin": 0.35},
+}
+TRAIN_FRACTION = 0.75   # of the synthetic identities: trained on; the rest are never seen
+VAL_FRACTION = 0.25     # of each training identity's images: held out for identification
+NUM_PAIRS = 4000        # verification pairs among the unseen identities (half genuine)
+FAR_TARGET = 1e-2       # the operating point of TAR@FAR
+
+
+# ----------------------------------------------------------------------------- data
+@dataclass
+class RecognitionSplit:
+    """The data of a recognition experiment.
+
+    Attributes:
+        train: images of the training identities used for training, labels ``0..K-1``.
+        val: held-out images of the same identities, same labels (identification probes).
+        unseen: images of identities never seen in training, labels ``0..U-1``.
+        pairs: ``(P, 2)`` indices into ``unseen`` of verification pairs.
+        same: ``(P,)`` bool, True for genuine pairs.
+        lfw_pairs: full profile only, the official LFW pairs (``facelab.data.real.LfwPairs``).
+        description: one line saying where the data came from.
+    """
+
+    train: FaceTensorDataset
+    val: FaceTensorDataset
+    unseen: FaceTensorDataset
+    pairs: np.ndarray
+    same: np.ndarray
+    lfw_pairs: Any = None
+    description: str = ""
+
+    @property
+    def num_classes(self) -> int:
+        return self.train.num_identities
+
+
+def _split_images(data: FaceTensorDataset, val_fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Boolean masks (train, val): a seeded ``val_fraction`` of each identity's images is held out."""
+    gen = torch.Generator().manual_seed(seed)
+    val = torch.zeros(len(data), dtype=torch.bool)
+    for label in torch.unique(data.labels).tolist():
+        members = torch.nonzero(data.labels == label).flatten()
+        k = max(1, round(val_fraction * len(members))) if len(members) > 1 else 0
+        val[members[torch.randperm(len(members), generator=gen)[:k]]] = True
+    return ~val, val
+
+
+def recognition_split(profile: Profile, seed: int = 0, num_pairs: int = NUM_PAIRS) -> RecognitionSplit:
+    """Training identities (train/val images) and identities never seen in training.
+
+    * quick: ``profile.num_identities`` synthetic identities with
+      ``profile.images_per_identity`` images each; the first 75 % are trained on, the rest
+      are the unseen identities of the verification test.
+    * full: LFW people (downloaded once through scikit-learn, ~200 MB): the 62 people with
+      at least 20 images are trained on, the people with 10 to 19 images are unseen;
+      the official LFW pairs are loaded too. The LFW pairs are not disjoint from the
+      training people (LFW's "unrestricted" protocol would need outside training data);
+      the unseen people are.
+
+    Args:
+        profile: the course profile.
+        seed: dataset seed (synthetic faces) and seed of the image split and the pairs.
+        num_pairs: verification pairs among the unseen identities, half genuine (fewer when
+            the unseen identities do not have that many).
+
+    Returns:
+        The :class:`RecognitionSplit`.
+    """
+    lfw_pairs = None
+    if profile.dataset == "synthetic":
+        from facelab.data.synthetic import make_synthetic_faces
+
+        faces = make_synthetic_faces(num_identities=profile.num_identities,
+                                     images_per_identity=profile.images_per_identity,
+                                     size=profile.image_size, seed=seed)
+        num_train = int(TRAIN_FRACTION * faces.num_identities)
+        known = faces.labels < num_train
+        description = (f"synthetic faces: {num_train} training identities, "
+                       f"{faces.num_identities - num_train} unseen, {profile.images_per_identity} images each")
+    else:
+        from facelab.data.real import load_lfw_pairs, load_lfw_people
+
+        faces = load_lfw_people(size=profile.image_size, min_faces_per_person=10, download=True)
+        counts = torch.bincount(faces.labels)
+        known = counts[faces.labels] >= 20
+        lfw_pairs = load_lfw_pairs(size=profile.image_size, download=True)
+        description = (f"LFW: {int((counts >= 20).sum())} training people (>= 20 images), "
+                       f"{int((counts < 20).sum())} unseen people (10-19 images), official LFW pairs")
+    known_faces = faces.subset(known, relabel=True)
+    train_mask, val_mask = _split_images(known_faces, VAL_FRACTION, seed)
+    unseen = faces.subset(~known, relabel=True)
+    counts = torch.bincount(unseen.labels)
+    genuine = int((counts * (counts - 1) // 2).sum())
+    impostor = len(unseen) * (len(unseen) - 1) // 2 - genuine
+    half = min(num_pairs // 2, genuine, impostor)  # tiny test sets have fewer pairs than asked for
+    pairs, same = verification_pairs(unseen, 2 * half, seed=seed)
+    return RecognitionSplit(known_faces.subset(train_mask), known_faces.subset(val_mask), unseen, pairs, same,
+                            lfw_pairs, description)
+
+
+# ----------------------------------------------------------------------------- training
+@dataclass
+class RecognizerRun:
+    """A trained recogniser: the embedder, its training head, the history and the settings."""
+
+    embedder: FaceEmbedder
+    head: torch.nn.Module
+    head_name: str
+    head_options: dict[str, float]
+    history: RecognizerHistory
+    config: RecognizerTrainConfig
+    seconds: float  # wall time of the training call
+
+    @property
+    def label(self) -> str:
+        """A short name for plots and tables, e.g. ``"arcface (m=0.5)"``."""
+        margin = self.head_options.get("margin")
+        return self.head_name if margin is None else f"{self.head_name} (m={margin:g})"
+
+
+def build_recognizer(profile: Profile, head: str, num_classes: int,
+                     **head_options: float) -> tuple[FaceEmbedder, torch.nn.Module]:
+    """The embedder of the profile's size and a head (``"softmax"``, ``"arcface"``, ...)."""
+    embedder = FaceEmbedder(embedding_dim=profile.embedding_dim, channels=profile.recognizer_channels,
+                            image_size=profile.image_size)
+    return embedder, get_head(head, profile.embedding_dim, num_classes, **head_options)
+
+
+def train_face_recognizer(
+    profile: Profile,
+    head: str = "arcface",
+    seed: int = 0,
+    steps: int | None = None,
+    data: RecognitionSplit | None = None,
+    head_options: dict[str, float] | None = None,
+    callbacks: Sequence[Callable[[RecognizerHistory, int], None]] = (),
+    **overrides: Any,
+) -> RecognizerRun:
+    """Train chapter 04's recogniser on the training identities of ``data``.
+
+    Args:
+        profile: the course profile (embedding size, width, batch size, steps).
+        head: ``"softmax"``, ``"normface"``, ``"arcface"`` or ``"cosface"``.
+        seed: seeds the initial weights and the training stream (same seed, same batches).
+        steps: optimisation steps; default ``profile.recognizer_steps``.
+        data: the :class:`RecognitionSplit`; default ``recognition_split(profile, seed)``.
+        head_options: changes to :data:`HEAD_OPTIONS`, e.g. ``{"margin": 0.2}``.
+        callbacks: ``callback(history, step)`` every ``eval_every`` steps.
+        **overrides: fields of :class:`facelab.train.recognition.RecognizerTrainConfig`
+            (``lr=0.05``, ``max_steps=10``, ``progress=False``, ``checkpoint_path=...``).
+            In the full profile a checkpoint under ``$FACELAB_RUNS_DIR`` (default
+            ``~/facelab_runs``) is written every 1,000 steps and resumed from.
+
+    Returns:
+        The :class:`RecognizerRun`.
+    """
+    fields = {f.name for f in dataclasses.fields(RecognizerTrainConfig)}
+    unknown = sorted(set(overrides) - fields)
+    if unknown:
+        raise ValueError(f"Unknown training setting(s) {unknown}; valid ones are {sorted(fields)}.")
+    key = head.strip().lower()
+    if key not in HEAD_OPTIONS:
+        raise ValueError(f"Unknown recognition head {head!r}; expected one of {sorted(HEAD_OPTIONS)}.")
+    options = {**HEAD_OPTIONS[key], **(head_options or {})}
+    data = data if data is not None else recognition_split(profile, seed)
+    settings: dict[str, Any] = dict(steps=steps if steps is not None else profile.recognizer_steps,
+                                    batch_size=profile.recognizer_batch_size, seed=seed,
+                                    eval_every=max(1, profile.sample_every))
+    if profile.name == "full" and "checkpoint_path" not in overrides:
+        tag = "_".join(f"{k}{v:g}" for k, v in sorted(options.items()))
+        settings["checkpoint_path"] = str(runs_dir() / (
+            f"recognizer_{profile.name}_{profile.dataset}{profile.image_size}_c{profile.recognizer_channels}"
+            f"_d{profile.embedding_dim}_{key}{'_' + tag if tag else ''}_seed{seed}.pt"))
+        settings["checkpoint_every"] = 1000
+    settings.update(overrides)
+    config = RecognizerTrainConfig(**settings)
+
+    seed_everything(seed)  # the initial weights: the same for every head
+    embedder, head_module = build_recognizer(profile, key, data.num_classes, **options)
+    if config.checkpoint_path and Path(config.checkpoint_path).exists():
+        print(f"Resuming from {config.checkpoint_path}")
+    tic = time.perf_counter()
+    history = train_recognizer(embedder, head_module, data.train, config, device=get_device(),
+                               callbacks=callbacks)
+    return RecognizerRun(embedder, head_module, key, options, history, config, time.perf_counter() - tic)
+
+
+# ----------------------------------------------------------------------------- measuring
+@dataclass
+class RecognitionResult:
+    """How well a recogniser identifies and verifies.
+
+    Attributes:
+        label: the run's name (head and margin).
+        identification_accuracy: closed-set accuracy on held-out images of the training
+            identities (nearest class centroid by cosine).
+        num_classes: number of training identities (chance is ``1 / num_classes``).
+        verification: 10-fold verification accuracy (per fold, threshold from the other nine).
+        auc: area under the ROC curve of the verification scores.
+        eer: equal error rate; ``eer_threshold`` the cosine where it occurs.
+        tar_at_far: true accept rate at a false accept rate of ``FAR_TARGET`` (1e-2).
+        scores, same: the verification pairs' cosine scores and labels (for histograms).
+        protocol: which pairs were used.
+        embeddings, labels: embeddings of the unseen identities and their labels (for 2-D maps).
+    """
+
+    label: str
+    identification_accuracy: float
+    num_classes: int
+    verification: KFoldResult
+    auc: float
+    eer: float
+    eer_threshold: float
+    tar_at_far: float
+    scores: np.ndarray
+    same: np.ndarray
+    protocol: str
+    embeddings: torch.Tensor
+    labels: torch.Tensor
+
+    @property
+    def chance(self) -> float:
+        """Identification accuracy of guessing."""
+        return 1.0 / self.num_classes
+
+    @property
+    def genuine(self) -> np.ndarray:
+        """Cosine scores of the genuine (same-person) pairs."""
+        return self.scores[self.same]
+
+    @property
+    def impostor(self) -> np.ndarray:
+        """Cosine scores of the impostor pairs."""
+        return self.scores[~self.same]
+
+
+def evaluate_recognizer(run: RecognizerRun, split: RecognitionSplit) -> RecognitionResult:
+    """Identification on held-out images of the training identities, verification on unseen ones.
+
+    With ``split.lfw_pairs`` (full profile) verification uses the official LFW pairs and
+    folds; otherwise the pairs of unseen identities with 10 seeded stratified folds.
+    """
+    embedder = run.embedder
+    gallery, probes = embed(embedder, split.train.images), embed(embedder, split.val.images)
+    predicted = identify(gallery, split.train.labels, probes)
+    unseen = embed(embedder, split.unseen.images)
+    if split.lfw_pairs is not None:
+        pairs = split.lfw_pairs
+        scores = paired_cosine_scores(embed(embedder, pairs.images_a), embed(embedder, pairs.images_b))
+        same, folds, protocol = pairs.same.numpy(), pairs.folds.numpy(), "LFW pairs, official 10 folds"
+    else:
+        scores, same, folds = cosine_scores(unseen, split.pairs), split.same, None
+        protocol = f"{len(same)} pairs of {split.unseen.num_identities} unseen identities, 10 folds"
+    eer, eer_threshold = equal_error_rate(scores, same)
+    return RecognitionResult(
+        label=run.label,
+        identification_accuracy=accuracy(split.val.labels, predicted),
+        num_classes=split.num_classes,
+        verification=kfold_verification(scores, same, num_folds=10, folds=folds),
+        auc=auc(scores, same),
+        eer=eer,
+        eer_threshold=eer_threshold,
+        tar_at_far=float(tar_at_far(scores, same, FAR_TARGET)),
+        scores=scores,
+        same=np.asarray(same, dtype=bool),
+        protocol=protocol,
+        embeddings=unseen,
+        labels=split.unseen.labels,
+    )
+
+
+def results_table(results: Sequence[RecognitionResult]) -> str:
+    """A plain-text table: identification accuracy, 10-fold verification, AUC, EER, TAR@FAR."""
+    header = (f"{'head':<18}{'identification':>15}{'verification (10-fold)':>25}{'AUC':>8}{'EER':>8}"
+              f"{'TAR@FAR=1e-2':>14}")
+    lines = [header, "-" * len(header)]
+    for r in results:
+        lines.append(f"{r.label:<18}{r.identification_accuracy:>15.3f}{str(r.verification):>25}"
+                     f"{r.auc:>8.3f}{r.eer:>8.3f}{r.tar_at_far:>14.3f}")
+    if results:
+        lines.append(f"(identification: {results[0].num_classes} identities, chance {results[0].chance:.3f}; "
+                     f"verification: {results[0].protocol})")
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- figures
+def plot_recognition_training(runs: Sequence[RecognizerRun]) -> Figure:
+    """Training loss and training-batch accuracy of several runs against the step."""
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.2))
+    for i, run in enumerate(runs):
+        h = run.history
+        ax_loss.plot(h.step, h.loss, color=f"C{i}", label=run.label)
+        ax_acc.plot(h.step, h.accuracy, color=f"C{i}", label=run.label)
+    ax_loss.set_ylabel("cross-entropy (with the head's margin)")
+    ax_acc.set_ylabel("training-batch accuracy")
+    ax_acc.set_ylim(0, 1)
+    for ax in (ax_loss, ax_acc):
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def _project_2d(embeddings: np.ndarray, method: str, seed: int) -> np.ndarray:
+    if method == "pca":
+        from sklearn.decomposition import PCA
+
+        return PCA(n_components=2, random_state=seed).fit_transform(embeddings)
+    if method == "tsne":
+        from sklearn.manifold import TSNE
+
+        perplexity = float(min(20, max(2, (len(embeddings) - 1) // 4)))
+        return TSNE(n_components=2, perplexity=perplexity, init="pca", metric="cosine",
+                    random_state=seed).fit_transform(embeddings)
+    raise ValueError(f"method must be 'tsne' or 'pca', got {method!r}.")
+
+
+def plot_embeddings_2d(results: Sequence[RecognitionResult], num_identities: int = 10, method: str = "tsne",
+                       seed: int = 0) -> Figure:
+    """Embeddings of a few unseen identities in 2-D, one panel per recogniser, one colour per person.
+
+    Args:
+        results: results of :func:`evaluate_recognizer` on the same split.
+        num_identities: how many unseen identities to show (the same ones in every panel).
+        method: ``"tsne"`` (t-SNE on cosine distances, van der Maaten & Hinton 2008) or ``"pca"``.
+        seed: seed of the projection.
+    """
+    fig, axes = plt.subplots(1, len(results), figsize=(4.2 * len(results), 4.2), squeeze=False)
+    cmap = plt.get_cmap("tab10" if num_identities <= 10 else "tab20")
+    for ax, result in zip(axes[0], results):
+        keep = result.labels < num_identities
+        points = _project_2d(result.embeddings[keep].numpy(), method, seed)
+        labels = result.labels[keep].numpy()
+        for k in range(num_identities):
+            ax.scatter(*points[labels == k].T, s=18, color=cmap(k % cmap.N), alpha=0.85, edgecolor="none")
+        ax.set_title(f"{result.label}\nEER {result.eer:.3f}")
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(f"{num_identities} identities never seen in training ({method.upper() if method == 'pca' else 't-SNE'}"
+                 ", one colour per person)", y=0.99)
+    fig.tight_layout()
+    return fig
+
+
+def plot_score_histograms(results: Sequence[RecognitionResult], bins: int = 50) -> Figure:
+    """Cosine scores of genuine and impostor pairs, one panel per recogniser, with the EER threshold."""
+    fig, axes = plt.subplots(1, len(results), figsize=(4.2 * len(results), 3.2), squeeze=False, sharey=True)
+    edges = np.linspace(-1, 1, bins + 1)
+    for ax, result in zip(axes[0], results):
+        ax.hist(result.impostor, bins=edges, density=True, alpha=0.55, color="C3", label="impostor pairs")
+        ax.hist(result.genuine, bins=edges, density=True, alpha=0.55, color="C0", label="genuine pairs")
+        ax.axvline(result.eer_threshold, color="k", ls="--", lw=1, label=f"EER threshold {result.eer_threshold:.2f}")
+        ax.set_title(result.label)
+        ax.set_xlabel("cosine similarity of the pair")
+        ax.legend(fontsize=8, loc="upper left")
+    axes[0, 0].set_ylabel("density")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,67 @@
+"""Plotting helpers: each returns a matplotlib Figure (and never shows it)."""
+import matplotlib.pyplot as plt
+import pytest
+import torch
+from matplotlib.figure import Figure
+
+from facelab import plotting
+from facelab.data.toy import mixture_1d
+from facelab.train.gan import GANHistory
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+def history(probabilistic=True):
+    steps = list(range(10, 110, 10))
+    return GANHistory(step=steps, loss_d=[1.0] * 10, loss_g=[0.7] * 10, d_real=[0.6] * 10, d_fake=[0.4] * 10,
+                      sample_steps=[50, 100], samples=[torch.zeros(4, 3, 8, 8)] * 2, probabilistic=probabilistic)
+
+
+def test_to_image_maps_minus_one_one_to_unit_range():
+    grid = plotting.to_image(torch.tensor([-1.0, 1.0]).view(2, 1, 1, 1).expand(2, 3, 4, 4), nrow=2, padding=0)
+    assert grid.shape == (4, 8, 3)
+    assert grid.min() == 0.0 and grid.max() == 1.0
+
+
+def test_show_images():
+    assert isinstance(plotting.show_images(torch.rand(10, 3, 8, 8) * 2 - 1, nrow=5, title="t"), Figure)
+    fig, ax = plt.subplots()
+    assert plotting.show_images(torch.zeros(2, 3, 8, 8), ax=ax) is fig
+
+
+def test_show_image_rows():
+    fig = plotting.show_image_rows([torch.zeros(3, 3, 8, 8), torch.ones(2, 3, 8, 8)], ["a", "b"])
+    assert isinstance(fig, Figure) and len(fig.axes) == 2
+
+
+@pytest.mark.parametrize("probabilistic", [True, False])
+def test_plot_gan_history(probabilistic):
+    assert isinstance(plotting.plot_gan_history(history(probabilistic), title="run"), Figure)
+
+
+def test_plot_density_1d():
+    mixture = mixture_1d()
+    grid = torch.linspace(-4, 4, 50)
+    p = mixture.pdf(grid)
+    assert isinstance(plotting.plot_density_1d(grid, p), Figure)
+    fig = plotting.plot_density_1d(grid, p, p_model=p, discriminator=torch.full((50,), 0.5),
+                                   samples=mixture.sample(100), title="t")
+    assert isinstance(fig, Figure)
+
+
+def test_plot_samples_2d_and_panels():
+    real, fake = torch.randn(20, 2), torch.randn(20, 2)
+    assert isinstance(plotting.plot_samples_2d(real, fake, title="t"), Figure)
+    fig = plotting.plot_panels(lambda item, ax, title: plotting.plot_samples_2d(*item, ax=ax, title=title),
+                               [(real, fake)] * 3, ["a", "b", "c"], ncols=2)
+    assert isinstance(fig, Figure) and len(fig.axes) == 4
+
+
+def test_live_gan_plot_runs_outside_a_notebook():
+    live = plotting.LiveGANPlot(max_images=4)
+    live(history(), 100)
+    live(history(), 100)  # the second call updates the same display
