@@ -25,7 +25,8 @@ __all__ = ["embed", "class_centroids", "identify", "verification_pairs", "verify
 
 
 @torch.no_grad()
-def embed(embedder: nn.Module, images: Any, batch_size: int = 512, device: torch.device | str | None = None) -> torch.Tensor:
+def embed(embedder: nn.Module, images: Any, batch_size: int = 512,
+          device: torch.device | str | None = None) -> torch.Tensor:
     """L2-normalised embeddings of ``images``, computed in eval mode, on the CPU as float32.
 
     Args:
@@ -43,8 +44,10 @@ def embed(embedder: nn.Module, images: Any, batch_size: int = 512, device: torch
     was_training = embedder.training
     embedder.eval()  # batch norm with running statistics: an embedding does not depend on its batch
     try:
-        out = [F.normalize(embedder(chunk.to(device).contiguous(memory_format=torch.channels_last)).float(), dim=1).cpu()
-               for chunk in images.split(batch_size)]
+        out = []
+        for chunk in images.split(batch_size):
+            chunk = chunk.to(device).contiguous(memory_format=torch.channels_last)  # the fast layout for convs
+            out.append(F.normalize(embedder(chunk).float(), dim=1).cpu())
     finally:
         embedder.train(was_training)
     return torch.cat(out) if out else torch.zeros(0, 0)

@@ -127,8 +127,8 @@ def plot_threshold_state(scores: Any, same: Any, threshold: float, bins: int = 4
     ax_h.set_title(f"FAR = {far:.4f}   FRR = {frr:.4f}", fontsize=10)
 
     _draw_roc(ax_r, curve, color="C0", label="ROC")
-    ax_r.plot([max(far, _log_far_limits(curve))], [1 - frr], "ko", label="this threshold")
-    ax_r.plot([eer], [1 - eer], "s", color="C1", label=f"EER = {eer:.3f}")
+    ax_r.plot([eer], [1 - eer], "s", color="C1", mfc="none", ms=10, mew=2, label=f"EER = {eer:.3f}")
+    ax_r.plot([max(far, _log_far_limits(curve))], [1 - frr], "ko", zorder=5, label="this threshold")
     ax_r.set_xscale("log")
     ax_r.set_xlim(_log_far_limits(curve), 1.0)
     ax_r.set_ylim(0, 1.02)
@@ -263,11 +263,11 @@ def plot_roc(curves: Mapping[str, RocCurve], far_marks: Sequence[float] = (1e-2,
         for far in far_marks:
             i = np.searchsorted(curve.far, far + 1e-12, side="right") - 1
             ax.plot([far], [curve.tar[i]], "o", color=f"C{k}")
-            ax.annotate(f"TAR {curve.tar[i]:.3f}", (far, curve.tar[i]), xytext=(6, -14),
+            ax.annotate(f"TAR {curve.tar[i]:.3f}", (far, curve.tar[i]), xytext=(-6, 6), ha="right",
                         textcoords="offset points", fontsize=8, color=f"C{k}")
     for far in far_marks:
         ax.axvline(far, color="grey", ls=":", lw=1)
-        ax.text(far * 1.15, 0.03, f"FAR = {far:g}", fontsize=8, color="grey", rotation=90, va="bottom")
+        ax.text(far * 1.15, 0.98, f"FAR = {far:g}", fontsize=8, color="grey", rotation=90, va="top")
     chance = np.logspace(np.log10(low), 0, 100)
     ax.plot(chance, chance, color="grey", ls="--", lw=1, label="chance (TAR = FAR)")
     ax.set_xscale("log")

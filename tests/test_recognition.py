@@ -78,3 +78,30 @@ def test_chapter_experiment_end_to_end_on_a_tiny_profile():
     assert "arcface" in results_table([result])
     with pytest.raises(ValueError, match="Unknown training setting"):
         train_face_recognizer(profile, "arcface", data=split, learning_rate=0.1)
+
+
+def test_full_profile_uses_lfw_people_and_official_pairs(monkeypatch, tmp_path):
+    """The full-profile path, with the LFW loaders replaced by random faces (no download)."""
+    from facelab import get_profile
+    from facelab.data import real
+    from facelab.experiments.recognition import evaluate_recognizer, recognition_split, train_face_recognizer
+
+    gen = torch.Generator().manual_seed(0)
+    counts = [20, 25, 20, 10, 12, 15]  # three people with >= 20 photos (trained on), three with 10-19 (unseen)
+    labels = torch.cat([torch.full((c,), k) for k, c in enumerate(counts)])
+    people = FaceTensorDataset(torch.rand(len(labels), 3, 32, 32, generator=gen) * 2 - 1, labels)
+    pairs = real.LfwPairs(torch.rand(20, 3, 32, 32, generator=gen) * 2 - 1, torch.rand(20, 3, 32, 32, generator=gen),
+                          torch.arange(20) % 2 == 0, torch.arange(20) // 2)
+    monkeypatch.setattr(real, "load_lfw_people", lambda **kwargs: people)
+    monkeypatch.setattr(real, "load_lfw_pairs", lambda **kwargs: pairs)
+    monkeypatch.setenv("FACELAB_RUNS_DIR", str(tmp_path))
+
+    profile = get_profile("full").replace(image_size=32, embedding_dim=8, recognizer_channels=8,
+                                          recognizer_batch_size=8, recognizer_steps=2)
+    split = recognition_split(profile)
+    assert split.num_classes == 3 and split.unseen.num_identities == 3 and split.lfw_pairs is pairs
+    run = train_face_recognizer(profile, "cosface", data=split, progress=False)
+    assert run.config.checkpoint_path and list(tmp_path.glob("recognizer_full_*cosface*.pt"))
+    result = evaluate_recognizer(run, split)
+    assert result.protocol.startswith("LFW pairs") and len(result.verification.accuracies) == 10
+    assert len(result.scores) == 20

@@ -3,6 +3,8 @@ import pytest
 import torch
 from torch import nn
 
+from facelab.experiments import face_gan
+from facelab.metrics import gan as gan_metrics  # noqa: F401  (imported here: scipy/sklearn load once, at collection)
 from facelab.models.dcgan import Discriminator, Generator
 from facelab.profile import get_profile
 from facelab.train.gan import GANTrainConfig, train_gan
@@ -15,6 +17,9 @@ def tiny_gan(seed=0):
 
 @pytest.fixture(scope="module")
 def images():
+    # The first optimiser step of a process imports parts of torch's compiler stack (seconds on a
+    # busy machine): take it once here, so that the tests' durations measure the tests.
+    torch.optim.Adam([nn.Parameter(torch.zeros(1))]).step()
     return torch.rand(32, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
 
 

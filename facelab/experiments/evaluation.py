@@ -102,9 +102,9 @@ class VerificationScores:
         n = min(genuine.size, impostor.size)
         rng = np.random.default_rng(seed)
         keep = np.sort(np.concatenate([rng.choice(genuine, n, replace=False), rng.choice(impostor, n, replace=False)]))
-        pick = (lambda a: None if a is None else a[keep])
-        return VerificationScores(self.scores[keep], self.same[keep], pick(self.pairs), pick(self.folds),
-                                  self.num_identities)
+        pairs = None if self.pairs is None else self.pairs[keep]
+        folds = None if self.folds is None else self.folds[keep]
+        return VerificationScores(self.scores[keep], self.same[keep], pairs, folds, self.num_identities)
 
 
 def _embedder_of(run_or_embedder: Any) -> nn.Module:
@@ -116,11 +116,10 @@ def _embedder_of(run_or_embedder: Any) -> nn.Module:
 
 
 def _test_faces(split: Any) -> Any:
-    """The images of unseen identities in a recognition split (or the dataset itself)."""
-    for name in ("test", "unseen", "gallery_probe", "verification"):
-        data = getattr(split, name, None)
-        if data is not None and hasattr(data, "images"):
-            return data
+    """The images of unseen identities: ``split.unseen`` of a recognition split, or the dataset itself."""
+    unseen = getattr(split, "unseen", None)
+    if unseen is not None and hasattr(unseen, "images"):
+        return unseen
     if hasattr(split, "images") and hasattr(split, "labels"):
         return split
     raise TypeError(f"cannot find the unseen-identity faces in {type(split).__name__}; pass the split from "

@@ -434,7 +434,8 @@ def mode_collapse_experiment(
         seeds: seeds per setting (collapse is random: look at more than one).
         steps: generator updates per run; default two thirds of ``profile.toy_steps``
             (1,000 in the quick profile): collapse shows within a few hundred steps,
-            and the remedies have spread over the ring by then.
+            and the remedies have spread over the ring by then (though not yet all on
+            the modes).
         num_samples: samples drawn to count modes.
 
     Returns:

@@ -86,7 +86,8 @@ class MarginHead(nn.Module):
             raise ValueError(f"MarginHead margins must satisfy m1 >= 1, 0 <= m2 < pi, m3 >= 0; got m1={m1!r}, "
                              f"m2={m2!r}, m3={m3!r} (ArcFace: m2=0.5; CosFace: m3=0.35; none: 1, 0, 0).")
         self.embedding_dim, self.num_classes = embedding_dim, num_classes
-        self.scale, self.m1, self.m2, self.m3, self.easy_margin = float(scale), float(m1), float(m2), float(m3), easy_margin
+        self.scale, self.m1, self.m2, self.m3 = float(scale), float(m1), float(m2), float(m3)
+        self.easy_margin = easy_margin
         self.weight = nn.Parameter(torch.empty(num_classes, embedding_dim))  # (K, D), one "centre" per identity
         # Rows start near unit length. The logits see only their direction; their length sets how fast
         # SGD turns them (the gradient of w/|w| scales as 1/|w|): insightface's std=0.01 rows (length
