@@ -13,10 +13,12 @@ def glue(name: str, value: Any, display: bool = False) -> Any:
     """Register ``value`` under ``name`` for the book and return it.
 
     Args:
-        name: the key used in the prose, e.g. ````{glue:text}`d_real_final:.2f```.
+        name: the key used in the prose, e.g. ``d_real_final`` for ``{glue:text}`d_real_final:.2f```.
         value: a number, string or figure.
         display: also show the value in the notebook output.
     """
+    if getattr(value, "ndim", None) == 0 and hasattr(value, "item"):
+        value = value.item()  # numpy / torch scalars -> Python numbers, which the {glue:text} formats accept
     try:
         from myst_nb import glue as myst_glue
     except ImportError:  # Colab, plain Jupyter: nothing to register
