@@ -7,6 +7,9 @@ import pytest
 
 matplotlib.use("Agg")
 os.environ.setdefault("FACELAB_PROFILE", "quick")
+# The book build reuses runs across chapters through FACELAB_RUNS_DIR (see facelab/runs.py); unit tests
+# must neither read those runs nor add to them, so they start without it (a test sets its own tmp_path).
+os.environ.pop("FACELAB_RUNS_DIR", None)
 
 
 @pytest.fixture(autouse=True)

@@ -101,7 +101,7 @@ def test_full_profile_uses_lfw_people_and_official_pairs(monkeypatch, tmp_path):
     split = recognition_split(profile)
     assert split.num_classes == 3 and split.unseen.num_identities == 3 and split.lfw_pairs is pairs
     run = train_face_recognizer(profile, "cosface", data=split, progress=False)
-    assert run.config.checkpoint_path and list(tmp_path.glob("recognizer_full_*cosface*.pt"))
+    assert run.config.checkpoint_path and list(tmp_path.glob("recognizer_cosface_full_*.pt"))
     result = evaluate_recognizer(run, split)
     assert result.protocol.startswith("LFW pairs") and len(result.verification.accuracies) == 10
     assert len(result.scores) == 20

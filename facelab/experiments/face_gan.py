@@ -34,6 +34,7 @@ from torch import nn
 from facelab.data.base import FaceTensorDataset
 from facelab.models.dcgan import Discriminator, Generator
 from facelab.profile import Profile
+from facelab.runs import RUNS_DIR_ENV, reuse_runs, run_checkpoint_path, runs_dir
 from facelab.runtime import get_device, seed_everything
 from facelab.train.gan import GANHistory, GANTrainConfig, sample, train_gan
 
@@ -64,8 +65,6 @@ __all__ = [
 
 #: Environment variable naming a folder of face images (one sub-folder per person) to train on.
 FACES_DIR_ENV = "FACELAB_FACES_DIR"
-#: Environment variable naming the directory that holds training checkpoints.
-RUNS_DIR_ENV = "FACELAB_RUNS_DIR"
 #: Images kept from CelebA when it is the fallback (162,770 images would need ~8 GB at 64x64).
 CELEBA_MAX_IMAGES = 50_000
 
@@ -190,21 +189,10 @@ class FaceGANRun:
         return sample(self.generator, z.to(self.device)).cpu()
 
 
-def runs_dir() -> Path:
-    """Where long runs keep their checkpoints: ``$FACELAB_RUNS_DIR``, else ``~/facelab_runs``.
-
-    On Colab, mount Google Drive and point ``FACELAB_RUNS_DIR`` at a folder on it, so a
-    disconnect does not lose the training: the next call resumes from the checkpoint.
-    """
-    value = os.environ.get(RUNS_DIR_ENV, "").strip()
-    return Path(os.path.expandvars(value)).expanduser() if value else Path.home() / "facelab_runs"
-
-
-def default_checkpoint_path(profile: Profile, loss: str, seed: int) -> Path:
-    """The checkpoint file of a run, named after everything that makes it resumable."""
-    name = (f"dcgan_{profile.name}_{profile.dataset}{profile.image_size}_c{profile.gan_channels}"
-            f"_z{profile.latent_dim}_{loss}_seed{seed}.pt")
-    return runs_dir() / name
+def default_checkpoint_path(profile: Profile, loss: str = "nonsaturating", seed: int = 0,
+                            **settings: Any) -> Path:
+    """The checkpoint file of a face-GAN run, keyed by everything that determines it (see :mod:`facelab.runs`)."""
+    return run_checkpoint_path(f"dcgan_{loss}", profile, loss=loss, seed=seed, **settings)
 
 
 def train_face_gan(
@@ -226,9 +214,10 @@ def train_face_gan(
         loss: GAN objective, a name in ``facelab.losses.GAN_LOSSES``.
         steps: generator updates; default ``profile.gan_steps``.
         seed: seeds the initial weights, the fixed noise and the training stream.
-        checkpoint_path: checkpoint file, resumed from when it exists. Default: none in
-            the quick profile; :func:`default_checkpoint_path` (under :func:`runs_dir`)
-            in the full profile, saved every 1,000 steps.
+        checkpoint_path: checkpoint file, resumed from when it exists (saved every 1,000 steps
+            and at the end). Default: :func:`default_checkpoint_path` under :func:`runs_dir` on the
+            full profile, and on the quick profile when ``$FACELAB_RUNS_DIR`` is set and neither
+            ``data`` nor ``callbacks`` are given (see :mod:`facelab.runs`); otherwise none.
         callbacks: ``callback(history, step)`` every ``profile.sample_every`` steps,
             e.g. ``facelab.plotting.LiveGANPlot()``.
         **config_overrides: other fields of :class:`facelab.train.gan.GANTrainConfig`
@@ -244,18 +233,22 @@ def train_face_gan(
     unknown = sorted(set(config_overrides) - fields)
     if unknown:
         raise ValueError(f"Unknown training setting(s) {unknown}; valid ones are {sorted(fields)}.")
-    if checkpoint_path is None and profile.name == "full":
-        checkpoint_path = default_checkpoint_path(profile, loss, seed)
     settings: dict[str, Any] = dict(
         loss=loss,
         steps=steps if steps is not None else profile.gan_steps,
         batch_size=profile.gan_batch_size,
         sample_every=profile.sample_every,
         seed=seed,
-        checkpoint_path=str(checkpoint_path) if checkpoint_path is not None else None,
-        checkpoint_every=1000 if checkpoint_path is not None else 0,
     )
     settings.update(config_overrides)
+    reusable = profile.name == "full" or (data is None and not callbacks)
+    if checkpoint_path is None and reuse_runs(profile) and reusable:
+        # a run named by its settings: the same call later (another chapter, a reconnected Colab) resumes it
+        identity = {k: v for k, v in settings.items() if k not in ("progress", "max_steps", "checkpoint_every")}
+        checkpoint_path = default_checkpoint_path(profile, **identity)
+    if checkpoint_path is not None:
+        settings.setdefault("checkpoint_every", 1000)
+    settings["checkpoint_path"] = str(checkpoint_path) if checkpoint_path is not None else None
     config = GANTrainConfig(**settings)
 
     device = get_device()
@@ -268,7 +261,7 @@ def train_face_gan(
     fixed_noise = generator.to(device).sample_latent(config.num_samples, device=device)
     initial_samples = sample(generator, fixed_noise).cpu()
     if config.checkpoint_path and Path(config.checkpoint_path).exists():
-        print(f"Resuming from {config.checkpoint_path}")
+        print(f"Resuming from {config.checkpoint_path} (a finished run is reused without training)")
     history = train_gan(generator, discriminator, data, config, device=device, callbacks=callbacks)
     return FaceGANRun(generator, discriminator, history, config, profile, device,
                       Path(config.checkpoint_path) if config.checkpoint_path else None, initial_samples)

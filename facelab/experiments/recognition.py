@@ -28,7 +28,7 @@ import torch
 from matplotlib.figure import Figure
 
 from facelab.data.base import FaceTensorDataset
-from facelab.experiments.face_gan import runs_dir
+from facelab.runs import reuse_runs, run_checkpoint_path
 from facelab.losses.margin import get_head
 from facelab.metrics.classification import accuracy
 from facelab.metrics.verification import (
@@ -99,6 +99,7 @@ class RecognitionSplit:
     same: np.ndarray
     lfw_pairs: Any = None
     description: str = ""
+    key: str = ""  # how recognition_split made it (names reusable runs); empty for hand-made splits
 
     @property
     def num_classes(self) -> int:
@@ -166,7 +167,7 @@ def recognition_split(profile: Profile, seed: int = 0, num_pairs: int = NUM_PAIR
     half = min(num_pairs // 2, genuine, impostor)  # tiny test sets have fewer pairs than asked for
     pairs, same = verification_pairs(unseen, 2 * half, seed=seed)
     return RecognitionSplit(known_faces.subset(train_mask), known_faces.subset(val_mask), unseen, pairs, same,
-                            lfw_pairs, description)
+                            lfw_pairs, description, key=f"recognition_split(seed={seed}, num_pairs={num_pairs})")
 
 
 # ----------------------------------------------------------------------------- training
@@ -219,8 +220,10 @@ def train_face_recognizer(
         callbacks: ``callback(history, step)`` every ``eval_every`` steps.
         **overrides: fields of :class:`facelab.train.recognition.RecognizerTrainConfig`
             (``lr=0.05``, ``max_steps=10``, ``progress=False``, ``checkpoint_path=...``).
-            In the full profile a checkpoint under ``$FACELAB_RUNS_DIR`` (default
-            ``~/facelab_runs``) is written every 1,000 steps and resumed from.
+            On the full profile, and on the quick profile when ``$FACELAB_RUNS_DIR`` is set and
+            ``data`` came from :func:`recognition_split` and no callbacks are given, a checkpoint
+            named by the run's settings (:mod:`facelab.runs`) is written every 1,000 steps and at
+            the end, and resumed from: a finished run is reused without training.
 
     Returns:
         The :class:`RecognizerRun`.
@@ -234,22 +237,24 @@ def train_face_recognizer(
         raise ValueError(f"Unknown recognition head {head!r}; expected one of {sorted(HEAD_OPTIONS)}.")
     options = {**HEAD_OPTIONS[key], **(head_options or {})}
     data = data if data is not None else recognition_split(profile, seed)
+    data_key = data.key or None  # splits made by recognition_split name themselves; others are not reused
     settings: dict[str, Any] = dict(steps=steps if steps is not None else profile.recognizer_steps,
                                     batch_size=profile.recognizer_batch_size, seed=seed,
                                     eval_every=max(1, profile.sample_every))
-    if profile.name == "full" and "checkpoint_path" not in overrides:
-        tag = "_".join(f"{k}{v:g}" for k, v in sorted(options.items()))
-        settings["checkpoint_path"] = str(runs_dir() / (
-            f"recognizer_{profile.name}_{profile.dataset}{profile.image_size}_c{profile.recognizer_channels}"
-            f"_d{profile.embedding_dim}_{key}{'_' + tag if tag else ''}_seed{seed}.pt"))
-        settings["checkpoint_every"] = 1000
     settings.update(overrides)
+    if "checkpoint_path" not in overrides and reuse_runs(profile) and (profile.name == "full" or (
+            data_key is not None and not callbacks)):
+        # a run named by its settings: the same call later (another chapter, a reconnected Colab) resumes it
+        identity = {k: v for k, v in settings.items() if k not in ("progress", "max_steps", "checkpoint_every")}
+        settings["checkpoint_path"] = str(run_checkpoint_path(
+            f"recognizer_{key}", profile, head=key, head_options=options, data=data_key, **identity))
+        settings.setdefault("checkpoint_every", 1000)
     config = RecognizerTrainConfig(**settings)
 
     seed_everything(seed)  # the initial weights: the same for every head
     embedder, head_module = build_recognizer(profile, key, data.num_classes, **options)
     if config.checkpoint_path and Path(config.checkpoint_path).exists():
-        print(f"Resuming from {config.checkpoint_path}")
+        print(f"Resuming from {config.checkpoint_path} (a finished run is reused without training)")
     tic = time.perf_counter()
     history = train_recognizer(embedder, head_module, data.train, config, device=get_device(),
                                callbacks=callbacks)
