@@ -169,6 +169,9 @@ class LiveGANPlot:
     IPython it does nothing, so scripts and tests can pass it too.
     """
 
+    #: It only draws, so a run that uses it is still named and reused by :mod:`facelab.runs`.
+    display_only = True
+
     def __init__(self, nrow: int = 8, max_images: int = 32):
         self.nrow, self.max_images = nrow, max_images
         self._handle = None

@@ -68,3 +68,10 @@ def test_a_finished_recognizer_run_is_reused(monkeypatch, tmp_path):
     assert train_face_recognizer(TINY, head="softmax", data=split, progress=False).config.checkpoint_path != path
     split.key = ""  # a hand-made split cannot be named, so its runs are not reused
     assert train_face_recognizer(TINY, head="arcface", data=split, progress=False).config.checkpoint_path is None
+
+
+def test_a_live_plot_does_not_stop_reuse(monkeypatch, tmp_path):
+    from facelab.plotting import LiveGANPlot
+
+    monkeypatch.setenv("FACELAB_RUNS_DIR", str(tmp_path))
+    assert train_face_gan(TINY, progress=False, callbacks=[LiveGANPlot()]).checkpoint_path is not None

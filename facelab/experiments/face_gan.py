@@ -217,7 +217,7 @@ def train_face_gan(
         checkpoint_path: checkpoint file, resumed from when it exists (saved every 1,000 steps
             and at the end). Default: :func:`default_checkpoint_path` under :func:`runs_dir` on the
             full profile, and on the quick profile when ``$FACELAB_RUNS_DIR`` is set and neither
-            ``data`` nor ``callbacks`` are given (see :mod:`facelab.runs`); otherwise none.
+            ``data`` nor callbacks other than display-only ones are given (see :mod:`facelab.runs`); otherwise none.
         callbacks: ``callback(history, step)`` every ``profile.sample_every`` steps,
             e.g. ``facelab.plotting.LiveGANPlot()``.
         **config_overrides: other fields of :class:`facelab.train.gan.GANTrainConfig`
@@ -241,7 +241,9 @@ def train_face_gan(
         seed=seed,
     )
     settings.update(config_overrides)
-    reusable = profile.name == "full" or (data is None and not callbacks)
+    # callbacks that only draw (LiveGANPlot) do not stop reuse; those that measure would miss a reused run
+    reusable = profile.name == "full" or (
+        data is None and all(getattr(callback, "display_only", False) for callback in callbacks))
     if checkpoint_path is None and reuse_runs(profile) and reusable:
         # a run named by its settings: the same call later (another chapter, a reconnected Colab) resumes it
         identity = {k: v for k, v in settings.items() if k not in ("progress", "max_steps", "checkpoint_every")}
