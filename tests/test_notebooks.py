@@ -49,7 +49,9 @@ def test_chapter_structure(path):
     markdown = "\n".join(_cells(path, "markdown"))
     code = "\n".join(_cells(path, "code"))
     assert re.search(r"^#\s+\d+\.", markdown, re.M), "a chapter opens with a numbered title"
-    assert "What you will learn" in markdown
+    assert "What you will learn" in markdown and "What you need" in markdown
+    opening = _cells(path, "markdown")[0]
+    assert "{doc}`../book/colab`" in opening, "the opening tells the reader how to run the chapter on a Colab GPU"
     assert "## Exercises" in markdown and ":class: dropdown" in markdown, "exercises with folded solutions"
     assert "## Summary" in markdown
     assert "assert " in code, "each chapter checks its own claims"
