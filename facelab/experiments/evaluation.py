@@ -17,7 +17,6 @@
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -367,22 +366,19 @@ class FidKidCurve:
 class _FidKidCallback:
     """A ``train_gan`` callback: FID and KID of a fixed latent batch against fixed real features.
 
-    ``train_gan`` calls it as ``callback(history, step)``; the generator it measures
-    is set in ``self.generator`` once the networks are built.
+    ``train_gan`` calls it as ``callback(history, step)``; it measures the generator it was
+    given, which is the one being trained.
     """
 
-    def __init__(self, embedder: nn.Module, real_features: np.ndarray, latents: torch.Tensor, every: int,
-                 result: "FidKidCurve", seed: int):
-        self.generator: nn.Module | None = None
+    def __init__(self, generator: nn.Module, embedder: nn.Module, real_features: np.ndarray, latents: torch.Tensor,
+                 every: int, result: "FidKidCurve", seed: int):
+        self.generator = generator
         self.embedder, self.real, self.latents = embedder, real_features, latents
         self.every, self.result, self.seed = every, result, seed
 
     def __call__(self, history: Any, step: int) -> None:
         if step % self.every and step != self.result.last_step:
             return
-        if self.generator is None:
-            raise RuntimeError("the FID callback never saw the generator; train_face_gan must build it with "
-                               "facelab.experiments.face_gan.build_dcgan.")
         device = next(self.generator.parameters()).device
         fake = sample(self.generator, self.latents.to(device))  # eval mode, no RNG drawn: training is unchanged
         features = embed(self.embedder, fake).numpy()
@@ -391,25 +387,6 @@ class _FidKidCallback:
         self.result.fid.append(frechet_distance(self.real, features))
         self.result.kid.append(kid)
         self.result.kid_std.append(kid_std)
-
-
-@contextmanager
-def _watch_generator(callback: _FidKidCallback):
-    """Hand the generator that ``train_face_gan`` builds to the callback (the training itself is untouched)."""
-    from facelab.experiments import face_gan
-
-    build = face_gan.build_dcgan
-
-    def build_and_watch(profile: Profile):
-        generator, discriminator = build(profile)
-        callback.generator = generator
-        return generator, discriminator
-
-    face_gan.build_dcgan = build_and_watch
-    try:
-        yield
-    finally:
-        face_gan.build_dcgan = build
 
 
 def fid_kid_over_training(profile: Profile, embedder: Any, real_faces: Any = None, steps: int | None = None,
@@ -469,10 +446,10 @@ def fid_kid_over_training(profile: Profile, embedder: Any, real_faces: Any = Non
     latents = torch.randn(num_samples, profile.latent_dim, generator=gen)
     # the GAN is compared with the same real half as in the real-vs-real baseline's first half
     first_half = real_features[np.random.default_rng(seed).permutation(real_features.shape[0])[:num_samples]]
-    callback = _FidKidCallback(embedder, first_half, latents, every, result, seed)
-    with _watch_generator(callback):
-        result.run = face_gan.train_face_gan(profile, data=data, steps=steps, seed=seed,
-                                             callbacks=[callback], **train_kwargs)
+    generator, discriminator = face_gan.initial_dcgan(profile, seed)  # the weights train_face_gan would build
+    callback = _FidKidCallback(generator, embedder, first_half, latents, every, result, seed)
+    result.run = face_gan.train_face_gan(profile, data=data, steps=steps, seed=seed, callbacks=[callback],
+                                         models=(generator, discriminator), **train_kwargs)
     return result
 
 

@@ -48,6 +48,7 @@ __all__ = [
     "build_dcgan",
     "runs_dir",
     "default_checkpoint_path",
+    "initial_dcgan",
     "train_face_gan",
     "pixel_frechet_distance",
     "sample_diversity",
@@ -189,6 +190,12 @@ class FaceGANRun:
         return sample(self.generator, z.to(self.device)).cpu()
 
 
+def initial_dcgan(profile: Profile, seed: int = 0) -> tuple[Generator, Discriminator]:
+    """The DCGAN of the profile with the initial weights that seed ``seed`` gives (those of every run with it)."""
+    seed_everything(seed)
+    return build_dcgan(profile)
+
+
 def default_checkpoint_path(profile: Profile, loss: str = "nonsaturating", seed: int = 0,
                             **settings: Any) -> Path:
     """The checkpoint file of a face-GAN run, keyed by everything that determines it (see :mod:`facelab.runs`)."""
@@ -203,6 +210,7 @@ def train_face_gan(
     seed: int = 0,
     checkpoint_path: str | os.PathLike | None = None,
     callbacks: Sequence[Callable[[GANHistory, int], None]] = (),
+    models: tuple[Generator, Discriminator] | None = None,
     **config_overrides: Any,
 ) -> FaceGANRun:
     """Train chapter 03's DCGAN on faces.
@@ -220,6 +228,9 @@ def train_face_gan(
             ``data`` nor callbacks other than display-only ones are given (see :mod:`facelab.runs`); otherwise none.
         callbacks: ``callback(history, step)`` every ``profile.sample_every`` steps,
             e.g. ``facelab.plotting.LiveGANPlot()``.
+        models: the ``(generator, discriminator)`` to train; default :func:`initial_dcgan` of the
+            profile and seed. Build them with :func:`initial_dcgan` to keep a reference to the
+            generator for a callback while it trains, with the same initial weights.
         **config_overrides: other fields of :class:`facelab.train.gan.GANTrainConfig`
             (``lr_g=1e-4``, ``max_steps=10``, ``progress=False``, ...).
 
@@ -242,8 +253,8 @@ def train_face_gan(
     )
     settings.update(config_overrides)
     # callbacks that only draw (LiveGANPlot) do not stop reuse; those that measure would miss a reused run
-    reusable = profile.name == "full" or (
-        data is None and all(getattr(callback, "display_only", False) for callback in callbacks))
+    reusable = models is None and (profile.name == "full" or (
+        data is None and all(getattr(callback, "display_only", False) for callback in callbacks)))
     if checkpoint_path is None and reuse_runs(profile) and reusable:
         # a run named by its settings: the same call later (another chapter, a reconnected Colab) resumes it
         identity = {k: v for k, v in settings.items() if k not in ("progress", "max_steps", "checkpoint_every")}
@@ -256,8 +267,7 @@ def train_face_gan(
     device = get_device()
     if data is None:
         data = load_training_faces(profile)
-    seed_everything(seed)  # the initial weights
-    generator, discriminator = build_dcgan(profile)
+    generator, discriminator = models if models is not None else initial_dcgan(profile, seed)
     # the untrained generator on the fixed noise batch that train_gan draws (same seed, same draw)
     torch.manual_seed(config.seed)
     fixed_noise = generator.to(device).sample_latent(config.num_samples, device=device)
