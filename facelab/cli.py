@@ -1,12 +1,25 @@
-"""The ``facelab`` command line: environment information and long training runs.
+"""The ``facelab`` command line: environment information, long training runs and the benchmark.
 
-    facelab info                       # versions, profile and device
-    facelab train-gan --steps 20000    # train the chapter-03 DCGAN, resuming from its checkpoint
+    facelab info                                     # versions, profile and device
+    facelab train-gan --profile full --steps 20000 --checkpoint runs/dcgan.pt --out runs/dcgan
+    facelab train-recognizer --data lfw --checkpoint runs/arcface.pt
+    facelab bench --sizes quick,full --out bench.json
+    torchrun --nproc_per_node=4 -m facelab.cli train-gan --profile full --checkpoint runs/dcgan.pt
+
+A training command resumes from ``--checkpoint`` when that file exists, so a run that was
+interrupted continues where it stopped when the same command is given again. Under
+``torchrun`` each process trains on its share of the data with DistributedDataParallel
+(``facelab.train.distributed``); only rank 0 prints and writes files.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from pathlib import Path
+from typing import Any
+
+DATA_CHOICES = ("synthetic", "lfw", "celeba")
 
 
 def _info(args: argparse.Namespace) -> int:
@@ -16,33 +29,193 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
-def _train_gan(args: argparse.Namespace) -> int:
+# ----------------------------------------------------------------------------- shared set-up
+def _profile(args: argparse.Namespace, batch_field: str):
     import facelab
-    from facelab.experiments.face_gan import train_face_gan
 
     profile = facelab.get_profile(args.profile)
-    print(facelab.banner(profile))
-    run = train_face_gan(profile, loss=args.loss, steps=args.steps, seed=args.seed,
-                         checkpoint_path=args.checkpoint)
-    history = run.history
-    print(f"trained to step {history.step[-1]}: D(x) {history.d_real[-1]:.3f}, D(G(z)) {history.d_fake[-1]:.3f}")
+    changes: dict[str, Any] = {}
+    if args.image_size is not None:
+        changes["image_size"] = args.image_size
+    if args.batch_size is not None:
+        changes[batch_field] = args.batch_size
+    if args.num_identities is not None:
+        changes["num_identities"] = args.num_identities
+    return profile.replace(**changes)
+
+
+def load_faces(data: str, size: int, *, num_identities: int, images_per_identity: int, seed: int = 0,
+               min_faces_per_person: int = 0):
+    """The faces named by ``--data``: ``synthetic``, ``lfw``, ``celeba`` or a folder path.
+
+    Args:
+        data: the source; a path is read with :func:`facelab.data.real.load_image_folder`
+            (one sub-folder per person).
+        size: image side in pixels.
+        num_identities: identities of the synthetic faces.
+        images_per_identity: images per synthetic identity.
+        seed: dataset seed of the synthetic faces.
+        min_faces_per_person: LFW only, keep people with at least this many images.
+
+    Returns:
+        A ``FaceTensorDataset``.
+
+    Raises:
+        FileNotFoundError: ``data`` is neither a known source nor an existing folder.
+    """
+    from facelab.data import real
+
+    key = data.strip().lower()
+    if key == "synthetic":
+        from facelab.data.synthetic import make_synthetic_faces
+
+        return make_synthetic_faces(num_identities=num_identities, images_per_identity=images_per_identity,
+                                    size=size, seed=seed)
+    if key == "lfw":
+        return real.load_lfw_people(size=size, min_faces_per_person=min_faces_per_person, download=True)
+    if key == "celeba":
+        from facelab.experiments.face_gan import CELEBA_MAX_IMAGES
+
+        return real.load_celeba(size=size, split="train", download=True, max_images=CELEBA_MAX_IMAGES)
+    if Path(data).expanduser().is_dir():
+        return real.load_image_folder(Path(data).expanduser(), size=size)
+    raise FileNotFoundError(f"--data {data!r} is neither one of {DATA_CHOICES} nor an existing folder; pass "
+                            "--data synthetic, lfw or celeba, or the path of a folder with one sub-folder per person.")
+
+
+def _write_json(path: Path, payload: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=2) + "\n")
+
+
+# ----------------------------------------------------------------------------- train-gan
+def _train_gan(args: argparse.Namespace) -> int:
+    import torch
+
+    import facelab
+    from facelab.experiments.face_gan import build_dcgan
+    from facelab.train.distributed import distributed_session
+    from facelab.train.fast import decide_fast_path
+    from facelab.train.gan import GANTrainConfig, sample, train_gan
+
+    profile = _profile(args, "gan_batch_size")
+    with distributed_session(args.device) as (context, device):
+        say = print if context.is_main else (lambda *a, **k: None)
+        say(facelab.banner(profile, device))
+        faces = load_faces(args.data, profile.image_size, num_identities=profile.num_identities,
+                           images_per_identity=profile.images_per_identity, seed=args.seed)
+        config = GANTrainConfig(loss=args.loss, steps=args.steps or profile.gan_steps,
+                                batch_size=profile.gan_batch_size, sample_every=profile.sample_every,
+                                seed=args.seed, checkpoint_path=args.checkpoint,
+                                checkpoint_every=args.checkpoint_every, compile=args.compile,
+                                progress=not args.no_progress)
+        say(f"{len(faces)} faces ({args.data}), fast path: {decide_fast_path(device, compile=args.compile).describe()}")
+        if args.checkpoint and Path(args.checkpoint).exists():
+            say(f"resuming from {args.checkpoint}")
+        facelab.seed_everything(args.seed)  # the initial weights
+        generator, discriminator = build_dcgan(profile)
+        history = train_gan(generator, discriminator, faces, config, device=device)
+        if context.is_main and history.step:
+            say(f"trained to step {history.step[-1]}: loss_d {history.loss_d[-1]:.3f}, loss_g "
+                f"{history.loss_g[-1]:.3f}, D(x) {history.d_real[-1]:.3f}, D(G(z)) {history.d_fake[-1]:.3f}")
+        if context.is_main and args.out:
+            from torchvision.utils import save_image
+
+            out = Path(args.out)
+            z = generator.sample_latent(64, generator=torch.Generator().manual_seed(args.seed)).to(device)
+            out.mkdir(parents=True, exist_ok=True)
+            save_image(sample(generator, z).cpu() * 0.5 + 0.5, out / "samples.png", nrow=8)
+            record = {k: v for k, v in history.to_dict().items() if k != "samples"}
+            _write_json(out / "history.json", record)
+            say(f"wrote {out / 'samples.png'} and {out / 'history.json'}")
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+# ----------------------------------------------------------------------------- train-recognizer
+def _train_recognizer(args: argparse.Namespace) -> int:
+    import facelab
+    from facelab.experiments.recognition import HEAD_OPTIONS, build_recognizer
+    from facelab.train.distributed import distributed_session
+    from facelab.train.fast import decide_fast_path
+    from facelab.train.recognition import RecognizerTrainConfig, train_recognizer
+
+    head_name = args.head.strip().lower()
+    if head_name not in HEAD_OPTIONS:
+        raise SystemExit(f"Unknown --head {args.head!r}; choose one of {sorted(HEAD_OPTIONS)}.")
+    profile = _profile(args, "recognizer_batch_size")
+    with distributed_session(args.device) as (context, device):
+        say = print if context.is_main else (lambda *a, **k: None)
+        say(facelab.banner(profile, device))
+        faces = load_faces(args.data, profile.image_size, num_identities=profile.num_identities,
+                           images_per_identity=profile.images_per_identity, seed=args.seed,
+                           min_faces_per_person=20)
+        config = RecognizerTrainConfig(steps=args.steps or profile.recognizer_steps,
+                                       batch_size=profile.recognizer_batch_size, seed=args.seed,
+                                       eval_every=max(1, profile.sample_every), checkpoint_path=args.checkpoint,
+                                       checkpoint_every=args.checkpoint_every, compile=args.compile,
+                                       progress=not args.no_progress)
+        say(f"{len(faces)} faces of {faces.num_identities} people ({args.data}), fast path: "
+            f"{decide_fast_path(device, compile=args.compile, cpu_channels_last=True).describe()}")
+        if args.checkpoint and Path(args.checkpoint).exists():
+            say(f"resuming from {args.checkpoint}")
+        facelab.seed_everything(args.seed)  # the initial weights
+        embedder, head = build_recognizer(profile, head_name, faces.num_identities, **HEAD_OPTIONS[head_name])
+        history = train_recognizer(embedder, head, faces, config, device=device)
+        if context.is_main and history.step:
+            say(f"trained to step {history.step[-1]}: loss {history.loss[-1]:.3f}, "
+                f"training accuracy {history.accuracy[-1]:.3f}")
+        if context.is_main and args.out:
+            out = Path(args.out)
+            _write_json(out / "history.json", history.to_dict())
+            say(f"wrote {out / 'history.json'}")
+    return 0
+
+
+# ----------------------------------------------------------------------------- the parser
+def _add_training_options(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--profile", default=None, help="quick or full (default: automatic)")
+    parser.add_argument("--data", default="synthetic",
+                        help="synthetic, lfw, celeba, or a folder with one sub-folder per person (default: synthetic)")
+    parser.add_argument("--image-size", type=int, default=None, choices=(32, 64),
+                        help="image side in pixels (default: the profile's)")
+    parser.add_argument("--steps", type=int, default=None, help=f"{what} (default: the profile's)")
+    parser.add_argument("--batch-size", type=int, default=None, help="batch size per process (default: the profile's)")
+    parser.add_argument("--num-identities", type=int, default=None,
+                        help="synthetic data only: number of people (default: the profile's)")
+    parser.add_argument("--checkpoint", default=None, help="checkpoint file; training resumes from it if it exists")
+    parser.add_argument("--checkpoint-every", type=int, default=1000, help="steps between checkpoints")
+    parser.add_argument("--out", default=None, help="folder for the results (history, samples)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: automatic)")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the models (pays on long runs)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``facelab`` argument parser and its sub-commands."""
+    from facelab import bench
+
     parser = argparse.ArgumentParser(prog="facelab", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     info = sub.add_parser("info", help="print versions, profile and device")
     info.add_argument("--profile", default=None, help="quick or full (default: automatic)")
     info.set_defaults(func=_info)
     gan = sub.add_parser("train-gan", help="train the face DCGAN of chapter 03")
-    gan.add_argument("--profile", default=None, help="quick or full (default: automatic)")
+    _add_training_options(gan, "generator updates")
     gan.add_argument("--loss", default="nonsaturating", help="GAN objective (see facelab.losses.GAN_LOSSES)")
-    gan.add_argument("--steps", type=int, default=None, help="generator updates (default: the profile's)")
-    gan.add_argument("--seed", type=int, default=0)
-    gan.add_argument("--checkpoint", default=None, help="checkpoint file; training resumes from it if it exists")
     gan.set_defaults(func=_train_gan)
-    args = parser.parse_args(argv)
+    rec = sub.add_parser("train-recognizer", help="train the face recogniser of chapter 04")
+    _add_training_options(rec, "optimisation steps")
+    rec.add_argument("--head", default="arcface", help="softmax, normface, arcface or cosface (default: arcface)")
+    rec.set_defaults(func=_train_recognizer)
+    bench_parser = sub.add_parser("bench", help="time facelab's training loops against a plain PyTorch loop")
+    bench.add_arguments(bench_parser)
+    bench_parser.set_defaults(func=bench.run_from_args)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     return args.func(args)
 
 

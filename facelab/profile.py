@@ -17,6 +17,10 @@ from dataclasses import dataclass
 import torch
 
 PROFILE_ENV = "FACELAB_PROFILE"
+DATASETS = ("synthetic", "lfw")  # the data sources the experiments know how to load
+_POSITIVE_FIELDS = ("num_identities", "images_per_identity", "latent_dim", "gan_channels", "gan_batch_size",
+                    "gan_steps", "toy_steps", "embedding_dim", "recognizer_channels", "recognizer_batch_size",
+                    "recognizer_steps", "sample_every")
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,20 @@ class Profile:
     # --- practicalities ---
     sample_every: int            # steps between fixed-noise sample grids / live plots
     num_workers: int = 0         # DataLoader workers (0: data already in memory)
+
+    def __post_init__(self) -> None:
+        if self.dataset not in DATASETS:
+            raise ValueError(f"Unknown dataset {self.dataset!r} in profile {self.name!r}; expected one of "
+                             f"{DATASETS} ('synthetic': offline procedural faces, 'lfw': real faces). For your "
+                             "own photos use facelab.data.real.load_image_folder.")
+        if self.image_size not in (32, 64):
+            raise ValueError(f"Profile image_size must be 32 or 64 (the sizes the models support), got "
+                             f"{self.image_size!r}.")
+        for name in _POSITIVE_FIELDS:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"Profile {name} must be an integer >= 1, got {value!r}; "
+                                 f"see PROFILES['quick'] for sensible values.")
 
     def replace(self, **changes) -> "Profile":
         """A copy with some fields changed, e.g. ``profile.replace(gan_steps=10)``."""

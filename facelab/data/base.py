@@ -36,10 +36,33 @@ class FaceTensorDataset(Dataset):
                 f"images must have shape (N, 3, H, W), got {tuple(self.images.shape)}; "
                 "convert grey images with .expand(-1, 3, -1, -1)."
             )
+        if not self.images.is_floating_point():
+            raise TypeError(
+                f"images must be floating point in [-1, 1], got dtype {self.images.dtype}; "
+                "convert uint8 pixels with images.float() / 127.5 - 1."
+            )
+        if self.images.numel():
+            low, high = torch.aminmax(self.images.detach())
+            # a little slack for resampling overshoot; [0, 255] pixels or ImageNet-normalised images fail
+            if not (low >= -1.5 and high <= 1.5):  # also catches NaN
+                raise ValueError(
+                    f"images must lie in [-1, 1], got values from {low.item():.3g} to {high.item():.3g}; "
+                    "map [0, 255] pixels with x / 127.5 - 1 and [0, 1] images with x * 2 - 1, and replace NaNs."
+                )
         if self.labels.shape != (self.images.shape[0],):
             raise ValueError(
                 f"labels must have shape ({self.images.shape[0]},) to match the images, "
                 f"got {tuple(self.labels.shape)}."
+            )
+        if self.labels.is_floating_point() or self.labels.is_complex():
+            raise TypeError(
+                f"labels must be integer identity ids 0..K-1, got dtype {self.labels.dtype}; "
+                "convert them with labels.long()."
+            )
+        if self.labels.numel() and int(self.labels.min()) < 0:
+            raise ValueError(
+                f"labels must be identity ids 0..K-1, got a negative label {int(self.labels.min())}; "
+                "renumber them with torch.unique(labels, return_inverse=True)[1]."
             )
         self.labels = self.labels.long()
 

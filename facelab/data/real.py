@@ -10,6 +10,13 @@
 * The 100 LFW faces that scikit-image ships (``skimage.data.lfw_subset``): the
   only real faces available offline with no download at all.
 
+facelab downloads none of these files itself: scikit-learn's fetchers verify the
+SHA-256 checksums of the LFW files they download, and torchvision's CelebA verifies
+the MD5 sums of its files (and extracts only its own archive). Anything else is
+fetched with :func:`facelab.data.download.download_url` (SHA-256 checked, partial files
+removed) and unpacked with :func:`facelab.data.download.extract_archive` (no member may
+escape the target folder).
+
 Images come back as ``(N, 3, size, size)`` float tensors in ``[-1, 1]`` (RGB),
 square centre crops suited to each data set. Downloads happen only with
 ``download=True``; otherwise missing files raise

@@ -147,5 +147,6 @@ def get_gan_loss(name: str | GANLoss) -> GANLoss:
         return name
     key = name.strip().lower().replace("_", "-")
     if key not in GAN_LOSSES:
-        raise ValueError(f"Unknown GAN loss {name!r}; expected one of {sorted(GAN_LOSSES)}.")
+        raise ValueError(f"Unknown GAN loss {name!r}; expected one of {sorted(GAN_LOSSES)} "
+                         "(e.g. loss='nonsaturating', the DCGAN default; check the spelling).")
     return GAN_LOSSES[key]

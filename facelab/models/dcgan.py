@@ -94,6 +94,7 @@ class Discriminator(nn.Module):
     def __init__(self, *, channels: int = 64, image_size: int = 64, in_channels: int = 3):
         super().__init__()
         self.image_size = image_size
+        self.in_channels = in_channels
         blocks = _num_blocks(image_size)
         width = channels
         # no batch norm on the input layer (paper: it caused sample oscillation)
@@ -115,6 +116,15 @@ class Discriminator(nn.Module):
                 f"Discriminator built for {self.image_size}x{self.image_size} images got "
                 f"{tuple(images.shape[-2:])}; resize the data or build it with image_size={images.shape[-1]}."
             )
+        if images.ndim != 4 or images.shape[1] != self.in_channels:
+            raise ValueError(
+                f"Discriminator expects images of shape (B, {self.in_channels}, {self.image_size}, "
+                f"{self.image_size}), got {tuple(images.shape)}; expand grey images with "
+                f".expand(-1, 3, -1, -1) or build it with in_channels={images.shape[1] if images.ndim == 4 else 3}."
+            )
+        if not images.is_floating_point():
+            raise TypeError(f"Discriminator expects float images in [-1, 1], got dtype {images.dtype}; "
+                            "convert uint8 pixels with images.float() / 127.5 - 1.")
         return self.net(images).flatten()  # (B,)
 
 

@@ -119,6 +119,9 @@ class FaceEmbedder(nn.Module):
             raise ValueError(f"FaceEmbedder expects images of shape (B, 3, {self.image_size}, {self.image_size}), "
                              f"got {tuple(images.shape)}; resize them or build the embedder with "
                              f"image_size={images.shape[-1]}.")
+        if not images.is_floating_point():
+            raise TypeError(f"FaceEmbedder expects float images in [-1, 1], got dtype {images.dtype}; "
+                            "convert uint8 pixels with images.float() / 127.5 - 1.")
         return self.output(self.body(self.stem(images)))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:

@@ -26,8 +26,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..runtime import autocast, get_device, grad_scaler
-from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from ..runtime import get_device
+from .checkpoint import (load_checkpoint, load_state_dict_checked, require_keys, rng_state, save_checkpoint,
+                         set_rng_state)
+from .guards import DivergenceGuard
+from .distributed import shard
+from .fast import FastPath, check_fast_path_fields, setup_fast_path
 
 __all__ = ["RecognizerTrainConfig", "RecognizerHistory", "train_recognizer", "augment"]
 
@@ -49,8 +53,13 @@ class RecognizerTrainConfig:
     label_smoothing: float = 0.0     # of the cross-entropy targets
     flip: bool = True                # random horizontal flips (faces are roughly symmetric)
     max_shift: int = 2               # random translation of up to this many pixels (0: none)
-    amp: bool = True                 # mixed precision on CUDA; CPU always runs float32
-    channels_last: bool = True       # NHWC memory layout: ~1.5x faster convolutions on CPU and on tensor cores
+    # --- the fast path (facelab.train.fast); None: on where it helps ---
+    amp: bool = True                 # bf16 (else fp16 + GradScaler) autocast on CUDA; CPU always runs float32
+    channels_last: bool | None = None  # NHWC memory layout; None: on (tensor cores; ~1.4x on CPU, see benchmarks/)
+    optimizer_impl: str | None = None  # "fused", "foreach" or "for-loop"; None: fused on CUDA, foreach on CPU
+    data_on_device: bool | None = None  # hold the data on the device; None: when it fits in half the free memory
+    cudnn_benchmark: bool = True     # cuDNN autotuning (CUDA only)
+    compile: bool = False            # torch.compile the embedder and head: pays only on long runs
     log_every: int = 10              # steps between history records
     eval_every: int = 100            # steps between callbacks (evaluations, live plots)
     checkpoint_path: str | None = None
@@ -79,6 +88,7 @@ class RecognizerTrainConfig:
         if not 0 <= self.min_lr_ratio <= 1 or not 0 <= self.label_smoothing < 1:
             raise ValueError(f"RecognizerTrainConfig needs min_lr_ratio in [0, 1] and label_smoothing in [0, 1), "
                              f"got {self.min_lr_ratio!r} and {self.label_smoothing!r}.")
+        check_fast_path_fields(self)
 
 
 @dataclass
@@ -157,14 +167,39 @@ def _lr_factor(step: int, config: RecognizerTrainConfig) -> float:
     return config.min_lr_ratio + (1 - config.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
 
 
-def _tensors(data: Any, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+class _EmbedderAndHead(nn.Module):
+    """The embedder's ``features`` followed by the head, as one module the loop calls.
+
+    DistributedDataParallel and ``torch.compile`` see a module's ``forward`` only, and
+    the loop needs the embedder's ``features`` (the un-normalised embedding).
+    """
+
+    def __init__(self, embedder: nn.Module, head: nn.Module):
+        super().__init__()
+        self.embedder, self.head = embedder, head
+
+    def forward(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        embeddings = getattr(self.embedder, "features", self.embedder)(images)  # (B, D), un-normalised
+        return embeddings, self.head(embeddings, labels)  # (B, K), the true class with its margin
+
+
+def _tensors(data: Any, fast: FastPath) -> tuple[torch.Tensor, torch.Tensor]:
     images, labels = (data.images, data.labels) if hasattr(data, "images") else data
     if not isinstance(images, torch.Tensor) or not isinstance(labels, torch.Tensor):
         raise TypeError(f"train_recognizer needs a FaceTensorDataset or an (images, labels) pair of tensors, "
                         f"got {type(data).__name__}.")
     if labels.shape != (images.shape[0],):
         raise ValueError(f"labels must have shape ({images.shape[0]},), got {tuple(labels.shape)}.")
-    return images.to(device), labels.to(device).long()
+    if images.shape[0] == 0:
+        raise ValueError("train_recognizer got an empty dataset (0 images); expected at least one image per "
+                         "identity. Check the folder or the subset you selected.")
+    if not images.is_floating_point():
+        raise TypeError(f"train_recognizer needs float images in [-1, 1], got dtype {images.dtype}; convert "
+                        "uint8 pixels with images.float() / 127.5 - 1.")
+    if labels.is_floating_point() or labels.dtype == torch.bool or int(labels.min()) < 0:
+        raise ValueError(f"labels must be integer identity ids 0..K-1, got dtype {labels.dtype} with minimum "
+                         f"{labels.min().item()}; renumber them with torch.unique(labels, return_inverse=True)[1].")
+    return fast.place(images), fast.place(labels.long())  # on the device when they fit
 
 
 def train_recognizer(
@@ -197,25 +232,27 @@ def train_recognizer(
     """
     config = config or RecognizerTrainConfig()
     device = torch.device(device) if device is not None else get_device()
-    images, labels = _tensors(data, device)
+    # the fast path: precision, memory layout, optimiser kernels, data placement, compilation, DDP
+    fast = setup_fast_path(device, config, cpu_channels_last=True)  # the embedder has no strided 1x1 convolutions
+    images, labels = _tensors(shard(data, fast.context, config.seed), fast)  # several processes: a share each
     num_classes = getattr(head, "num_classes", getattr(head, "out_features", None))
     if num_classes is not None and int(labels.max()) >= num_classes:
         raise ValueError(f"labels go up to {int(labels.max())} but the head has {num_classes} classes; build the "
                          "head with num_classes = number of training identities (relabel subsets with "
                          "dataset.subset(..., relabel=True)).")
-    embedder.to(device).train()
-    head.to(device).train()
-    memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
-    embedder.to(memory_format=memory_format)
+    embedder.train()
+    head.train()
+    # the step calls this (a DDP wrapper when several processes train); weights live in embedder/head
+    model = fast.prepare(_EmbedderAndHead(embedder, head))
     parameters = list(embedder.parameters()) + list(head.parameters())
     if config.optimizer == "sgd":
         optimizer = torch.optim.SGD(parameters, lr=config.lr, momentum=config.momentum,
-                                    weight_decay=config.weight_decay)
+                                    weight_decay=config.weight_decay, **fast.optimizer_kwargs())
     else:
-        optimizer = torch.optim.AdamW(parameters, lr=config.lr, weight_decay=config.weight_decay)
+        optimizer = torch.optim.AdamW(parameters, lr=config.lr, weight_decay=config.weight_decay,
+                                      **fast.optimizer_kwargs())
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: _lr_factor(step, config))
-    scaler = grad_scaler(device, config.amp)
-    features = getattr(embedder, "features", embedder)
+    scaler = fast.grad_scaler()
 
     torch.manual_seed(config.seed)
     history = RecognizerHistory()
@@ -223,26 +260,36 @@ def train_recognizer(
     ckpt = Path(config.checkpoint_path) if config.checkpoint_path else None
     if resume and ckpt is not None and ckpt.exists():
         state = load_checkpoint(ckpt, map_location=device)
-        embedder.load_state_dict(state["embedder"])
-        head.load_state_dict(state["head"])
+        require_keys(state, ("embedder", "head", "optimizer", "scheduler", "step", "rng"), ckpt, "train_recognizer")
+        load_state_dict_checked(embedder, state["embedder"], name="embedder", path=ckpt)
+        load_state_dict_checked(head, state["head"], name="head", path=ckpt)
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         scaler.load_state_dict(state["scaler"])
         history = RecognizerHistory.from_dict(state["history"])
         start = state["step"]
         set_rng_state(state["rng"])
+    fast.decorrelate_rng(config.seed, start)  # several processes: each rank its own batches
+
+    # NaN/inf losses are flagged on the device each step and checked where the loop syncs anyway
+    guard = DivergenceGuard(("loss",), device=device, checkpoint_path=ckpt, last_good_step=start,
+                            advice="lower lr (or add warmup_steps)")
 
     def checkpoint(step: int) -> None:
         if ckpt is None:
             return
-        save_checkpoint(ckpt, {
-            "embedder": embedder.state_dict(), "head": head.state_dict(), "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "history": history.to_dict(),
-            "step": step, "config": dataclasses.asdict(config), "rng": rng_state(),
-        })
+        guard.check(step, embedder=embedder, head=head)  # never save a diverged state
+        if fast.is_main:  # one writer; with several processes the others wait at the barrier
+            save_checkpoint(ckpt, {
+                "embedder": embedder.state_dict(), "head": head.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "history": history.to_dict(),
+                "step": step, "config": dataclasses.asdict(config), "rng": rng_state(),
+            })
+        fast.barrier()
+        guard.saved(step)
 
     def run_callbacks(step: int) -> None:
-        if not callbacks:
+        if not callbacks or not fast.is_main:  # rank 0 only
             return
         embedder.eval()
         head.eval()
@@ -254,17 +301,16 @@ def train_recognizer(
     end = config.steps if config.max_steps is None else min(config.steps, start + config.max_steps)
     pending: list[torch.Tensor] = []  # per-step stats stay on the device until a log step (no sync per step)
     tic = time.perf_counter()
-    bar = _progress(range(start, end), config.progress, total=config.steps, initial=start)
+    bar = _progress(range(start, end), config.progress and fast.is_main, total=config.steps, initial=start)
     for step in bar:
         # (1) A batch: indices from the global RNG (exact resumption restores it), augmented on the device
-        index = torch.randint(images.shape[0], (config.batch_size,), device=device)
-        batch = augment(images[index], config.flip, config.max_shift).contiguous(memory_format=memory_format)
-        batch_labels = labels[index]
+        index = torch.randint(images.shape[0], (config.batch_size,), device=images.device)
+        batch = fast.batch(augment(fast.batch(images[index]), config.flip, config.max_shift))
+        batch_labels = labels[index].to(device, non_blocking=True)
 
         # (2) Multi-class cross-entropy over the K identities, on the head's (margin) logits
-        with autocast(device, config.amp):
-            embeddings = features(batch)  # (B, D), un-normalised
-            logits = head(embeddings, batch_labels)  # (B, K), the true class with its margin
+        with fast.autocast():
+            embeddings, logits = model(batch, batch_labels)  # (B, D) un-normalised; (B, K) with the margin
             loss = F.cross_entropy(logits.float(), batch_labels, label_smoothing=config.label_smoothing)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
@@ -277,8 +323,11 @@ def train_recognizer(
             predicted = head(embeddings.detach().float()).argmax(1)
             pending.append(torch.stack([loss.detach().float(), (predicted == batch_labels).float().mean()]))
         done = step + 1
+        guard.update(done, loss)  # on the device: no sync
         if done % config.log_every == 0 or done == end:
-            stats = torch.stack(pending).mean(0).tolist()  # the only host sync: once per log_every steps
+            guard.check()  # raises TrainingDiverged naming the first non-finite step
+            # the only host sync: once per log_every steps (averaged over the processes, if several)
+            stats = fast.all_mean(torch.stack(pending).mean(0)).tolist()
             pending.clear()
             history.step.append(done)
             history.loss.append(stats[0])
@@ -293,6 +342,7 @@ def train_recognizer(
             tic = time.perf_counter()
             checkpoint(done)
     history.seconds += time.perf_counter() - tic
+    guard.check()
     if end > start:
         checkpoint(end)
     embedder.eval()
