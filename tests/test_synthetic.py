@@ -161,3 +161,15 @@ def test_speed_2000_faces_at_32():
         torch.set_num_threads(threads)
     assert out.shape == (2000, 3, 32, 32)
     assert min(wall, cpu) < 3.0, f"rendering 2000 faces took {wall:.2f} s ({cpu:.2f} s CPU)"
+
+
+def test_asking_again_returns_an_equal_copy_without_rendering_again(monkeypatch):
+    from facelab.data import synthetic
+
+    first = synthetic.make_synthetic_faces(num_identities=3, images_per_identity=2, seed=11)
+    monkeypatch.setattr(synthetic, "render_faces", lambda *a, **k: (_ for _ in ()).throw(AssertionError("rendered")))
+    again = synthetic.make_synthetic_faces(num_identities=3, images_per_identity=2, seed=11)
+    assert torch.equal(first.images, again.images) and torch.equal(first.labels, again.labels)
+    again.images.zero_()  # a copy: changing it leaves the kept set alone
+    assert torch.equal(synthetic.make_synthetic_faces(num_identities=3, images_per_identity=2, seed=11).images,
+                       first.images)
