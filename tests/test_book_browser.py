@@ -4,6 +4,7 @@ Serves the built HTML (``_build/html``, or ``$FACELAB_BOOK_HTML``) on localhost 
 ``_toc.yml``: no console errors or uncaught exceptions, no request that fails or leaves localhost, every
 image loaded, the maths typeset by MathJax without errors, the "next" link leading to the next page of the
 table of contents, and on chapter pages an "Open in Colab" link to that notebook in the repository.
+(Chromium asks every site for ``/favicon.ico``; the book has none, and that one 404 is not counted.)
 A full-page screenshot of each page goes to ``_build/screenshots/``.
 
 ``make test`` builds the book first and sets ``FACELAB_BOOK_HTML``, so a missing build fails there; a plain
@@ -91,6 +92,8 @@ def _open(browser, url: str):
     page.on("console", lambda msg: problems.append(f"console {msg.type}: {msg.text}") if msg.type == "error" else None)
     page.on("pageerror", lambda error: problems.append(f"uncaught exception: {error}"))
     page.on("requestfailed", lambda request: problems.append(f"request failed: {request.url}"))
+    page.on("response", lambda response: problems.append(f"HTTP {response.status}: {response.url}")
+            if response.status >= 400 and not response.url.endswith("/favicon.ico") else None)
 
     def only_localhost(route):
         if route.request.url.startswith(("http://127.0.0.1", "data:", "blob:")):
@@ -104,6 +107,12 @@ def _open(browser, url: str):
     return page, problems
 
 
+def _has_maths(text: str) -> bool:
+    """Whether a page's source has maths: ``$...$`` or ``{math}`` outside code spans and code blocks."""
+    prose = re.sub(r"`[^`\n]*`", "", re.sub(r"```.*?```", "", text, flags=re.S))
+    return bool(re.search(r"\$[^$\s]", prose)) or "{math}" in prose
+
+
 PAGES = toc_pages()
 
 
@@ -115,7 +124,7 @@ def test_page_renders_in_a_browser(site, browser, index):
         assert page.title() and "404" not in page.title(), f"{name}: no such page in the build"
         # maths: MathJax (served from the book itself) typesets every formula, and none is an error
         source = (ROOT / f"{name}.ipynb") if (ROOT / f"{name}.ipynb").exists() else ROOT / f"{name}.md"
-        has_maths = "$" in source.read_text() or "{math}" in source.read_text()
+        has_maths = _has_maths(source.read_text())
         if page.locator("script[src*='mathjax']").count():
             page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise",
                                    timeout=15000)
