@@ -28,6 +28,7 @@ from ..runtime import get_device
 from .checkpoint import (load_checkpoint, load_state_dict_checked, require_keys, rng_state, save_checkpoint,
                          set_rng_state)
 from .guards import DivergenceGuard
+from .history import History
 from .distributed import shard
 from .fast import check_fast_path_fields, setup_fast_path
 
@@ -95,7 +96,7 @@ class GANTrainConfig:
 
 
 @dataclass
-class GANHistory:
+class GANHistory(History):
     """What happened during training, in a form the plotting helpers understand.
 
     ``d_real``/``d_fake`` are the mean ``D(x)`` and ``D(G(z))`` as probabilities for
@@ -111,18 +112,6 @@ class GANHistory:
     samples: list[torch.Tensor] = field(default_factory=list)  # fixed-noise outputs, on CPU
     seconds: float = 0.0
     probabilistic: bool = True
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, state: dict[str, Any]) -> "GANHistory":
-        return cls(**state)
-
-    def mean_last(self, key: str, n: int = 10) -> float:
-        """Mean of the last ``n`` records of ``key`` (e.g. ``"d_real"``)."""
-        values = getattr(self, key)[-n:]
-        return sum(values) / max(len(values), 1)
 
 
 def _batches(data: Any, batch_size: int, device: torch.device) -> Iterator[torch.Tensor]:

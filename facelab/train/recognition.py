@@ -30,6 +30,7 @@ from ..runtime import get_device
 from .checkpoint import (load_checkpoint, load_state_dict_checked, require_keys, rng_state, save_checkpoint,
                          set_rng_state)
 from .guards import DivergenceGuard
+from .history import History
 from .distributed import shard
 from .fast import FastPath, check_fast_path_fields, setup_fast_path
 
@@ -92,7 +93,7 @@ class RecognizerTrainConfig:
 
 
 @dataclass
-class RecognizerHistory:
+class RecognizerHistory(History):
     """What happened during training.
 
     ``loss`` is the cross-entropy with the head's margin, ``accuracy`` the training-batch
@@ -116,17 +117,9 @@ class RecognizerHistory:
         for name, value in metrics.items():
             self.eval.setdefault(name, []).append(float(value))
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, state: dict[str, Any]) -> "RecognizerHistory":
-        return cls(**state)
-
     def mean_last(self, key: str, n: int = 5) -> float:
         """Mean of the last ``n`` records of ``key`` (``"loss"`` or ``"accuracy"``)."""
-        values = getattr(self, key)[-n:]
-        return sum(values) / max(len(values), 1)
+        return super().mean_last(key, n)
 
 
 def augment(images: torch.Tensor, flip: bool = True, max_shift: int = 2) -> torch.Tensor:

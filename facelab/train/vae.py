@@ -26,6 +26,7 @@ from ..runtime import autocast, get_device, grad_scaler
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .gan import _batches
 from .guards import DivergenceGuard
+from .history import History
 
 __all__ = ["VAETrainConfig", "VAEHistory", "train_vae"]
 
@@ -68,7 +69,7 @@ class VAETrainConfig:
 
 
 @dataclass
-class VAEHistory:
+class VAEHistory(History):
     """What happened during training (means over each ``log_every`` window, nats per image).
 
     ``loss`` is the negative ELBO, ``nll`` its reconstruction term ``-log p(x | z)`` and ``kl`` the
@@ -82,18 +83,6 @@ class VAEHistory:
     sample_steps: list[int] = field(default_factory=list)
     samples: list[torch.Tensor] = field(default_factory=list)  # fixed-latent decodings, on CPU
     seconds: float = 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, state: dict[str, Any]) -> "VAEHistory":
-        return cls(**state)
-
-    def mean_last(self, key: str, n: int = 10) -> float:
-        """Mean of the last ``n`` records of ``key`` (e.g. ``"kl"``)."""
-        values = getattr(self, key)[-n:]
-        return sum(values) / max(len(values), 1)
 
 
 def train_vae(
