@@ -29,10 +29,12 @@ from typing import Any
 
 from facelab.profile import Profile
 
-__all__ = ["RUNS_DIR_ENV", "runs_dir", "reuse_runs", "run_key", "run_checkpoint_path"]
+__all__ = ["RUNS_DIR_ENV", "runs_dir", "reuse_runs", "run_key", "run_checkpoint_path", "settings_checkpoint_path"]
 
 #: Environment variable naming the directory that holds training checkpoints.
 RUNS_DIR_ENV = "FACELAB_RUNS_DIR"
+#: Training settings that change how a run is shown or where a call stops, not what it computes.
+NOT_IN_KEY = ("progress", "max_steps", "checkpoint_every", "checkpoint_path")
 
 
 def runs_dir() -> Path:
@@ -73,3 +75,20 @@ def run_checkpoint_path(kind: str, profile: Profile, **settings: Any) -> Path:
     """
     name = f"{kind}_{profile.name}_{profile.dataset}{profile.image_size}_{run_key(profile, **settings)}.pt"
     return runs_dir() / name
+
+
+def settings_checkpoint_path(kind: str, profile: Profile, settings: dict[str, Any], **extra: Any) -> Path:
+    """:func:`run_checkpoint_path` of a training call's settings (a config's fields as a dict).
+
+    Settings that do not change what the run computes (:data:`NOT_IN_KEY`: the progress bar, where
+    this call stops, how often it saves) stay out of the name, so a call with ``max_steps`` and a later
+    call without it name the same run, and the later one resumes it.
+
+    Args:
+        kind: what is trained, e.g. ``"dcgan_nonsaturating"``.
+        profile: the profile of the run.
+        settings: the training config's fields.
+        **extra: what else determines the run but is not a config field (a head's options, the data).
+    """
+    identity = {name: value for name, value in settings.items() if name not in NOT_IN_KEY}
+    return run_checkpoint_path(kind, profile, **extra, **identity)

@@ -75,3 +75,13 @@ def test_a_live_plot_does_not_stop_reuse(monkeypatch, tmp_path):
 
     monkeypatch.setenv("FACELAB_RUNS_DIR", str(tmp_path))
     assert train_face_gan(TINY, progress=False, callbacks=[LiveGANPlot()]).checkpoint_path is not None
+
+
+def test_settings_that_do_not_change_the_run_stay_out_of_its_name():
+    from facelab.runs import settings_checkpoint_path
+
+    base = settings_checkpoint_path("dcgan", TINY, {"steps": 4, "seed": 0})
+    assert settings_checkpoint_path("dcgan", TINY, {"steps": 4, "seed": 0, "progress": False, "max_steps": 2,
+                                                    "checkpoint_every": 5}) == base
+    assert settings_checkpoint_path("dcgan", TINY, {"steps": 5, "seed": 0}) != base
+    assert settings_checkpoint_path("dcgan", TINY, {"steps": 4, "seed": 0}, head="arcface") != base

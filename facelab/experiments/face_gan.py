@@ -34,7 +34,7 @@ from torch import nn
 from facelab.data.base import FaceTensorDataset
 from facelab.models.dcgan import Discriminator, Generator
 from facelab.profile import Profile
-from facelab.runs import RUNS_DIR_ENV, reuse_runs, run_checkpoint_path, runs_dir
+from facelab.runs import RUNS_DIR_ENV, reuse_runs, runs_dir, settings_checkpoint_path
 from facelab.runtime import get_device, seed_everything
 from facelab.train.gan import GANHistory, GANTrainConfig, sample, train_gan
 
@@ -199,7 +199,7 @@ def initial_dcgan(profile: Profile, seed: int = 0) -> tuple[Generator, Discrimin
 def default_checkpoint_path(profile: Profile, loss: str = "nonsaturating", seed: int = 0,
                             **settings: Any) -> Path:
     """The checkpoint file of a face-GAN run, keyed by everything that determines it (see :mod:`facelab.runs`)."""
-    return run_checkpoint_path(f"dcgan_{loss}", profile, loss=loss, seed=seed, **settings)
+    return settings_checkpoint_path(f"dcgan_{loss}", profile, dict(settings, loss=loss, seed=seed))
 
 
 def train_face_gan(
@@ -257,8 +257,7 @@ def train_face_gan(
         data is None and all(getattr(callback, "display_only", False) for callback in callbacks)))
     if checkpoint_path is None and reuse_runs(profile) and reusable:
         # a run named by its settings: the same call later (another chapter, a reconnected Colab) resumes it
-        identity = {k: v for k, v in settings.items() if k not in ("progress", "max_steps", "checkpoint_every")}
-        checkpoint_path = default_checkpoint_path(profile, **identity)
+        checkpoint_path = settings_checkpoint_path(f"dcgan_{settings['loss']}", profile, settings)
     if checkpoint_path is not None:
         settings.setdefault("checkpoint_every", 1000)
     settings["checkpoint_path"] = str(checkpoint_path) if checkpoint_path is not None else None

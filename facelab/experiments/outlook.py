@@ -33,7 +33,7 @@ from facelab.metrics.gan import fid_kid_baselines, frechet_distance, kernel_ince
 from facelab.models.vae import VAE
 from facelab.profile import Profile
 from facelab.recognition import embed
-from facelab.runs import reuse_runs, run_checkpoint_path
+from facelab.runs import reuse_runs, settings_checkpoint_path
 from facelab.runtime import get_device, seed_everything
 from facelab.train.gan import GANHistory
 from facelab.train.vae import VAEHistory, VAETrainConfig, train_vae
@@ -144,9 +144,8 @@ def train_face_vae(
                                     batch_size=profile.gan_batch_size, sample_every=profile.sample_every, seed=seed)
     settings.update(config_overrides)
     if checkpoint_path is None and data is None and reuse_runs(profile):
-        identity = {k: v for k, v in settings.items() if k not in ("progress", "max_steps", "checkpoint_every")}
-        checkpoint_path = run_checkpoint_path(f"vae_{likelihood}", profile, likelihood=likelihood,
-                                              pixel_std=pixel_std, **identity)
+        checkpoint_path = settings_checkpoint_path(f"vae_{likelihood}", profile, settings, likelihood=likelihood,
+                                                   pixel_std=pixel_std)
     if checkpoint_path is not None:
         settings.setdefault("checkpoint_every", 1000)
     settings["checkpoint_path"] = str(checkpoint_path) if checkpoint_path is not None else None

@@ -28,7 +28,7 @@ import torch
 from matplotlib.figure import Figure
 
 from facelab.data.base import FaceTensorDataset
-from facelab.runs import reuse_runs, run_checkpoint_path
+from facelab.runs import reuse_runs, settings_checkpoint_path
 from facelab.losses.margin import get_head
 from facelab.metrics.classification import accuracy
 from facelab.metrics.verification import (
@@ -245,9 +245,8 @@ def train_face_recognizer(
     if "checkpoint_path" not in overrides and reuse_runs(profile) and (profile.name == "full" or (
             data_key is not None and not callbacks)):
         # a run named by its settings: the same call later (another chapter, a reconnected Colab) resumes it
-        identity = {k: v for k, v in settings.items() if k not in ("progress", "max_steps", "checkpoint_every")}
-        settings["checkpoint_path"] = str(run_checkpoint_path(
-            f"recognizer_{key}", profile, head=key, head_options=options, data=data_key, **identity))
+        settings["checkpoint_path"] = str(settings_checkpoint_path(
+            f"recognizer_{key}", profile, settings, head=key, head_options=options, data=data_key))
         settings.setdefault("checkpoint_every", 1000)
     config = RecognizerTrainConfig(**settings)
 
