@@ -65,15 +65,30 @@ def seed_everything(seed: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+def native_bf16(device: torch.device) -> bool:
+    """True when ``device`` computes bf16 in hardware (an NVIDIA GPU of compute capability 8.0 or newer).
+
+    ``torch.cuda.is_bf16_supported()`` also answers True on older GPUs such as Colab's free T4 (sm75), where
+    bf16 is emulated and cuDNN has no bf16 convolutions; asking the compute capability avoids that trap on
+    every torch version (``including_emulation=False`` exists only from torch 2.4). ROCm reports its own answer.
+    """
+    if device.type != "cuda":
+        return False
+    if getattr(torch.version, "hip", None):
+        return bool(torch.cuda.is_bf16_supported())
+    major, _minor = torch.cuda.get_device_capability(device)
+    return major >= 8
+
+
 def amp_dtype(device: torch.device) -> torch.dtype | None:
     """The mixed-precision dtype for ``device``, or ``None`` for plain float32.
 
-    bf16 where the GPU supports it (no loss scaling needed), else fp16 (with a
-    ``GradScaler``). CPU and MPS stay in float32: usability over speed.
+    bf16 where the GPU has it natively (no loss scaling needed), else fp16 with a
+    ``GradScaler`` (a T4 or V100). CPU and MPS stay in float32: usability over speed.
     """
     if device.type != "cuda":
         return None
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.bfloat16 if native_bf16(device) else torch.float16
 
 
 def autocast(device: torch.device, enabled: bool = True) -> ContextManager:

@@ -3,6 +3,7 @@ import pytest
 import torch
 
 import facelab
+from facelab import runtime
 from facelab.profile import PROFILES, get_profile
 from facelab.runtime import autocast, banner, get_device, grad_scaler, seed_everything
 
@@ -73,3 +74,41 @@ def test_full_profile_is_the_dcgan_paper_size():
     full = PROFILES["full"]
     assert (full.image_size, full.latent_dim, full.gan_channels, full.gan_batch_size) == (64, 100, 64, 128)
     assert get_profile("quick").replace(gan_steps=3).gan_steps == 3
+
+
+@pytest.mark.parametrize(("capability", "expected"), [((7, 5), torch.float16), ((7, 0), torch.float16),
+                                                     ((8, 0), torch.bfloat16), ((9, 0), torch.bfloat16)])
+def test_amp_dtype_follows_the_compute_capability_not_emulated_bf16(monkeypatch, capability, expected):
+    # A T4 (sm75) answers is_bf16_supported() == True through emulation; cuDNN has no bf16 convolutions there,
+    # so it must get fp16 with a GradScaler. An A100/H100 gets bf16 and no scaler.
+    monkeypatch.setattr(torch.version, "hip", None, raising=False)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    device = torch.device("cuda")
+    assert runtime.native_bf16(device) is (capability[0] >= 8)
+    assert runtime.amp_dtype(device) == expected
+
+
+def test_amp_dtype_is_float32_off_cuda():
+    assert runtime.amp_dtype(torch.device("cpu")) is None
+    assert runtime.native_bf16(torch.device("cpu")) is False
+
+
+def test_lower_bounds_cover_the_apis_the_code_calls():
+    """`torch.amp.GradScaler(device)` (runtime.grad_scaler) exists from torch 2.3 (torchvision 0.18 pairs with it):
+    requirements.txt and pyproject.toml must not promise an older torch, and must agree."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    bounds = {}
+    for name, text in (("requirements.txt", (root / "requirements.txt").read_text()),
+                       ("pyproject.toml", (root / "pyproject.toml").read_text())):
+        for package in ("torch", "torchvision"):
+            match = re.search(rf'^\s*"?{package}>=([0-9.]+)', text, re.MULTILINE)
+            assert match, f"{name} has no lower bound for {package}"
+            bounds.setdefault(package, set()).add(tuple(int(p) for p in match.group(1).split(".")))
+    assert bounds["torch"] == {(2, 3)} or min(bounds["torch"]) >= (2, 3), bounds
+    assert len(bounds["torch"]) == 1 and len(bounds["torchvision"]) == 1, f"the two files disagree: {bounds}"
+    assert min(bounds["torchvision"]) >= (0, 18), bounds
+    assert hasattr(torch.amp, "GradScaler")
