@@ -107,14 +107,15 @@ def test_lfw_missing_files_clear_error(tmp_path: Path, monkeypatch: pytest.Monke
 
 
 def test_lfw_failed_download_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import sklearn.datasets._lfw as sklearn_lfw
+    from facelab.data import download
 
-    def offline(*args, **kwargs):  # what urlretrieve raises without a network, minus the retry sleeps
+    def offline(*args, **kwargs):  # what urlopen raises without a network
         raise urllib.error.URLError("no network")
 
-    monkeypatch.setattr(sklearn_lfw, "_fetch_remote", offline)
+    monkeypatch.setattr(download.urllib.request, "urlopen", offline)
     with pytest.raises(DatasetNotFoundError, match="URLError"):
         real.load_lfw_people(data_home=tmp_path, download=True)
+    assert sorted(p.name for p in (tmp_path / "lfw_home").iterdir()) == []  # no partial download left
 
 
 # ----------------------------------------------------------------------------- CelebA (torchvision's layout)
