@@ -263,10 +263,11 @@ def _verified_state_dict(url: str, model_dir: str | os.PathLike | None = None) -
         )
     try:
         return torch.load(path, map_location="cpu", weights_only=True)  # tensors only: never runs code
-    except Exception as error:
+    except Exception as error:  # torch's own text suggests weights_only=False: quote only what it met
+        found = next((line.strip() for line in str(error).splitlines() if "GLOBAL" in line), type(error).__name__)
         raise RuntimeError(
-            f"The cached weights {path} hold more than tensors ({type(error).__name__}: {error}); refused for "
-            "safety, nothing in it ran. Delete it and run again to download a fresh copy."
+            f"The cached weights {path} hold more than tensors ({found}); refused for safety, nothing in it ran. "
+            "Delete it and run again to download a fresh copy."
         ) from error
 
 
