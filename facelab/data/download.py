@@ -11,11 +11,10 @@ Two rules keep a download from hurting the reader:
   here) refuses members that would escape the target folder, archive bombs and archives
   that do not fit on the disk, and extracts all or nothing.
 
-The real data sets of the course come through libraries that keep their own checks:
-scikit-learn's LFW fetchers pin SHA-256 sums of the archives they download, torchvision's
-CelebA checks MD5 sums of its files, and torchvision's pretrained weights are checked
-against the hash prefix in their file names. These helpers are for everything else
-facelab or a reader fetches.
+LFW (:mod:`facelab.data.lfw`) is fetched with these helpers and the SHA-256 sums scikit-learn
+publishes; torchvision's CelebA checks MD5 sums of its files; the Inception weights for FID are
+checked against the hash prefix in their file name, also when cached
+(:func:`facelab.metrics.gan.inception_feature_extractor`).
 """
 from __future__ import annotations
 
