@@ -112,7 +112,7 @@ def _ensure_files(lfw_home: Path, download: bool, pairs: bool) -> Path:
         if not archive.is_file():
             _fetch(lfw_home, _FUNNELED)
         extract_archive(archive, lfw_home)  # checked, capped, all or nothing
-        archive.unlink()
+        archive.unlink(missing_ok=True)  # a concurrent load may have removed it already
     return folder
 
 
@@ -125,18 +125,24 @@ def _fingerprint(files: list[Path], root: Path) -> str:
     return digest.hexdigest()
 
 
+def _memory_key(lfw_home: Path, kind: str, settings: dict) -> str:
+    """Cheap to compute (no listing of 13,000 files, slow on a mounted Drive): the folder, the settings, and
+    the modification times of ``lfw_funneled/`` and ``pairs.txt``. After changing images inside person
+    folders in a running process, call :func:`clear_lfw_memory`."""
+    stamps = [(p.name, p.stat().st_mtime_ns) for p in (lfw_home / "lfw_funneled", lfw_home / _PAIRS[0]) if p.exists()]
+    return json.dumps([str(lfw_home.resolve()), kind, settings, stamps], sort_keys=True)
+
+
 def _cached(lfw_home: Path, kind: str, settings: dict, files: list[Path], decode) -> tuple[dict, dict]:
-    """The decoded faces for ``settings``: from this process, from the disk cache, or decoded now."""
+    """The decoded faces for ``settings``: from the disk cache if it is current and intact, or decoded now."""
     key = hashlib.sha256(json.dumps({"version": _CACHE_VERSION, "kind": kind, **settings,
                                      "files": _fingerprint(files, lfw_home)}, sort_keys=True).encode()).hexdigest()
-    if key in _MEMORY:
-        return _MEMORY[key]
     path = lfw_home / "facelab_cache" / f"{kind}-{settings['size']}-{key[:16]}.pt"
     entry = load_tensors(path, key)
     if entry is None:
         entry = decode()
         save_tensors(path, key, *entry)  # a read-only folder is fine: it is decoded again next time
-    _MEMORY[key] = entry
+    _MEMORY[_memory_key(lfw_home, kind, settings)] = entry
     return entry
 
 
@@ -173,6 +179,10 @@ def load_lfw_people(
         raise ValueError(f"min_faces_per_person must be >= 0, got {min_faces_per_person}.")
     lfw_home = _lfw_home(data_home)
     folder = _ensure_files(lfw_home, download, pairs=False)
+    settings = {"size": size, "min_faces": min_faces_per_person}
+    entry = _MEMORY.get(_memory_key(lfw_home, "people", settings))
+    if entry is not None:  # decoded earlier in this process
+        return _people(entry, size)
     people = list_people(folder)
     if not people:
         raise DatasetNotFoundError(
@@ -199,7 +209,11 @@ def load_lfw_people(
         return ({"faces": faces[torch.from_numpy(order)], "labels": torch.from_numpy(target[order]).long()},
                 {"names": [str(n) for n in target_names]})
 
-    tensors, extra = _cached(lfw_home, "people", {"size": size, "min_faces": min_faces_per_person}, files, decode)
+    return _people(_cached(lfw_home, "people", settings, files, decode), size)
+
+
+def _people(entry: tuple[dict, dict], size: int) -> FaceTensorDataset:
+    tensors, extra = entry  # a fresh float copy each time: callers may change theirs
     return FaceTensorDataset(to_faces(tensors["faces"], size), tensors["labels"].clone(), names=list(extra["names"]))
 
 
@@ -231,13 +245,20 @@ def load_lfw_pairs(
     lfw_home = _lfw_home(data_home)
     folder = _ensure_files(lfw_home, download, pairs=True)
     pairs_file = lfw_home / _PAIRS[0]
+    entry = _MEMORY.get(_memory_key(lfw_home, "pairs", {"size": size}))
+    if entry is not None:  # decoded earlier in this process
+        return _pairs(entry, size)
     firsts, seconds, same, per_fold = read_pairs(pairs_file, folder)
 
     def decode():
         faces, _ = decode_faces(firsts + seconds, size)
         return {"faces": faces, "same": torch.tensor(same)}, {"per_fold": per_fold}
 
-    tensors, extra = _cached(lfw_home, "pairs", {"size": size}, [pairs_file] + firsts + seconds, decode)
-    n = len(firsts)
+    return _pairs(_cached(lfw_home, "pairs", {"size": size}, [pairs_file] + firsts + seconds, decode), size)
+
+
+def _pairs(entry: tuple[dict, dict], size: int) -> LfwPairs:
+    tensors, extra = entry
+    n = tensors["same"].shape[0]
     return LfwPairs(images_a=to_faces(tensors["faces"][:n], size), images_b=to_faces(tensors["faces"][n:], size),
                     same=tensors["same"].clone(), folds=torch.arange(n) // int(extra["per_fold"]))
