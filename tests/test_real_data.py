@@ -258,6 +258,23 @@ def test_lfw_download_into_a_read_only_folder_says_read_only(tmp_path: Path, mon
         real.load_lfw_people(data_home=tmp_path / "shared", download=True)
 
 
+def test_celeba_download_into_a_read_only_folder_says_read_only(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    _read_only(monkeypatch, tmp_path)
+    with pytest.raises(PermissionError, match=r"celeba is read-only for this user.*pass root="):
+        real.load_celeba(root=tmp_path, download=True)
+
+
+def test_data_dir_that_cannot_be_created_says_why(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(self, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setenv("FACELAB_DATA_DIR", str(tmp_path / "new" / "data"))
+    monkeypatch.setattr(Path, "mkdir", refuse)
+    with pytest.raises(PermissionError, match=r"data cannot be created: .* is read-only .*To fix: point FACELAB_DATA_DIR"):
+        data_dir()
+
+
 def test_lfw_loads_from_a_read_only_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from facelab.data import lfw
 

@@ -139,6 +139,22 @@ def test_nothing_in_facelab_loads_weights_or_data_by_unpickling():
     assert found == []
 
 
+def test_no_chapter_loads_weights_or_data_by_unpickling():
+    import json
+
+    builders, found = _torchvision_builders(), []
+    chapters = sorted((PACKAGE.parent / "chapters").glob("*.ipynb"))
+    assert chapters
+    for notebook in chapters:
+        for number, cell in enumerate(json.loads(notebook.read_text())["cells"]):
+            if cell["cell_type"] == "code":
+                code = "".join(cell["source"])
+                code = "\n".join(line[: len(line) - len(line.lstrip())] + "pass"  # IPython magics and shell lines
+                                 if line.lstrip().startswith(("%", "!")) else line for line in code.splitlines())
+                found += unsafe_loads(code, f"{notebook.name} cell {number}", builders)
+    assert found == []
+
+
 # ----------------------------------------------------------------------------- the network guard
 @pytest.mark.parametrize("reach_out", [
     lambda: socket.create_connection(("203.0.113.7", 80), timeout=0.5),  # TEST-NET-3: never routable

@@ -32,7 +32,7 @@ import torch
 from PIL import Image, ImageOps
 
 from facelab.data.base import FaceTensorDataset
-from facelab.data.cache import data_dir, missing_dataset_error
+from facelab.data.cache import data_dir, ensure_dir, missing_dataset_error
 from facelab.data.lfw import LfwPairs, load_lfw_pairs, load_lfw_people
 from facelab.data.transforms import check_size, to_faces
 
@@ -93,6 +93,7 @@ def load_celeba(
     Raises:
         DatasetNotFoundError: files missing (or failing torchvision's md5 check)
             and ``download`` is False, or the download failed.
+        PermissionError: ``download`` is True but the folder is read-only.
         ValueError: unknown ``split`` or attribute, or bad ``max_images``.
     """
     from torch.utils.data import DataLoader, Subset
@@ -109,6 +110,10 @@ def load_celeba(
     present = (folder / "img_align_celeba").is_dir() and (folder / "identity_CelebA.txt").is_file()
     if not present and not download:
         raise missing_dataset_error(label, folder)
+    if not present:  # a read-only folder would otherwise surface as torchvision's "not found or corrupted"
+        ensure_dir(folder, f"The CelebA folder {folder}",
+                   "set FACELAB_DATA_DIR (or pass root=) to a folder you can write to, or copy CelebA there and "
+                   "load it with download=False")
     transform = transforms.Compose(
         [
             transforms.CenterCrop(_CELEBA_CROP),
