@@ -2,7 +2,7 @@
 
 * LFW is decoded without scikit-learn's ``joblib.Memory`` cache: a malicious ``output.pkl`` planted
   wherever that cache looked is never opened, and facelab's own cache of decoded faces is read with
-  ``weights_only=True`` (a planted pickle there is ignored and rewritten).
+  ``np.load(allow_pickle=False)`` (a planted pickle there is ignored and rewritten).
 * torchvision's Inception weights: a file planted in the hub cache is refused by its hash (and by
   ``weights_only=True`` even when the hash is made to match), with a message that says so.
 """
@@ -11,6 +11,7 @@ import os
 import pickle
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -81,7 +82,6 @@ def test_the_planted_joblib_cache_really_runs_in_scikit_learn(tmp_path):
 
 def test_faces_match_scikit_learns_decoder(tmp_path):
     """Same pixels, labels, names and order as scikit-learn's own (uncached) decoding functions."""
-    import numpy as np
     from sklearn.datasets import _lfw as sklearn_lfw
 
     lfw_home = _fake_lfw(tmp_path)
@@ -114,8 +114,11 @@ def test_lfw_is_decoded_once_per_process_then_from_the_verified_disk_cache(tmp_p
     assert decoded == [6] and torch.equal(first.images, from_disk.images) and from_disk.names == first.names
     # A damaged or planted cache entry is never unpickled: it is ignored and rewritten.
     marker = tmp_path / "pwned"
-    (entry,) = (lfw_home / "facelab_cache").glob("people-32-*.pt")
-    torch.save({"format": 1, "payload": WritesAMarker(marker)}, entry)
+    (entry,) = (lfw_home / "facelab_cache").glob("people-32-*.npz")
+    with np.load(entry) as genuine:
+        key = genuine["key"]
+    with open(entry, "wb") as out:  # the right key, but faces as an object array: reading them means unpickling
+        np.savez(out, format=np.array(1), key=key, t_faces=np.array([WritesAMarker(marker)], dtype=object))
     lfw.clear_lfw_memory()
     assert torch.equal(real.load_lfw_people(size=32, min_faces_per_person=1, data_home=tmp_path).images,
                        first.images)

@@ -135,7 +135,7 @@ def test_nothing_in_facelab_loads_weights_or_data_by_unpickling():
         source = file.read_text()
         torch_loads += source.count("torch.load(")
         found += unsafe_loads(source, str(file.relative_to(PACKAGE.parent)), builders)
-    assert torch_loads >= 3, "expected the torch.load calls of checkpoint.py, decoded_cache.py and metrics/gan.py"
+    assert torch_loads >= 2, "expected the torch.load calls of train/checkpoint.py and metrics/gan.py"
     assert found == []
 
 

@@ -206,9 +206,12 @@ def extract_archive(path: str | os.PathLike, dest: str | os.PathLike, *, max_rat
             if is_zip:
                 handle.extractall(scratch)  # checks each member's CRC-32: damage raises BadZipFile
             else:
-                handle.extractall(scratch, filter="data")  # PEP 706: a second line of defence
+                if hasattr(tarfile, "data_filter"):  # PEP 706 (3.12; 3.8.17, 3.9.17, 3.10.12, 3.11.4): a second guard
+                    handle.extractall(scratch, filter="data")
+                else:  # pragma: no cover - older Pythons: the checks above are the guard
+                    handle.extractall(scratch)
         _move_into(scratch, dest)
-    except tarfile.FilterError as error:  # what the checks above missed, the data filter caught
+    except getattr(tarfile, "FilterError", ()) as error:  # what the checks above missed, the data filter caught
         raise _refuse(archive, getattr(error, "tarinfo", None) and error.tarinfo.name or "?", str(error)) from error
     except _DAMAGED as error:
         raise ArchiveError(

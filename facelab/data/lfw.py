@@ -11,7 +11,7 @@ and data folders get copied and shared. Here nothing is unpickled:
 * downloads go through :func:`facelab.data.download.download_url` with the SHA-256 sums scikit-learn
   publishes, the archive through :func:`facelab.data.download.extract_archive`;
 * decoded faces are cached per process (chapters load LFW repeatedly) and on disk as plain tensors
-  (:mod:`facelab.data.decoded_cache`), keyed by the settings and the source files, and verified.
+  (:mod:`facelab.data.decoded_cache`: ``.npz`` read with ``allow_pickle=False``), keyed by the settings and the source files, and verified.
 """
 from __future__ import annotations
 
@@ -137,7 +137,7 @@ def _cached(lfw_home: Path, kind: str, settings: dict, files: list[Path], decode
     """The decoded faces for ``settings``: from the disk cache if it is current and intact, or decoded now."""
     key = hashlib.sha256(json.dumps({"version": _CACHE_VERSION, "kind": kind, **settings,
                                      "files": _fingerprint(files, lfw_home)}, sort_keys=True).encode()).hexdigest()
-    path = lfw_home / "facelab_cache" / f"{kind}-{settings['size']}-{key[:16]}.pt"
+    path = lfw_home / "facelab_cache" / f"{kind}-{settings['size']}-{key[:16]}.npz"
     entry = load_tensors(path, key)
     if entry is None:
         entry = decode()
