@@ -189,13 +189,13 @@ def extract_archive(path: str | os.PathLike, dest: str | os.PathLike, *, max_rat
         raise NotADirectoryError(f"Cannot extract {archive} into {dest}: it is a file, expected a folder. "
                                  "Pass a folder path, or move the file away.")
     root = dest.resolve()
-    is_zip, is_tar = zipfile.is_zipfile(archive), not zipfile.is_zipfile(archive) and tarfile.is_tarfile(archive)
-    if not (is_zip or is_tar):
-        damaged = archive.name.lower().endswith(_SUFFIXES)
+    is_zip = zipfile.is_zipfile(archive)
+    if not (is_zip or tarfile.is_tarfile(archive)):
+        damaged = archive.name.lower().endswith(_SUFFIXES)  # named like an archive, yet unreadable as one
+        why = " (its name says it is: it is damaged or truncated)" if damaged else ""
         raise (ArchiveError if damaged else ValueError)(
-            f"{archive} is neither a zip nor a tar archive{' (its name says it is: it is damaged or truncated)' if damaged else ''}; "
-            "expected .zip, .tar, .tar.gz, .tgz, .tar.bz2 or .tar.xz. Check that the download completed (compare "
-            "its SHA-256), or delete it and download it again.")
+            f"{archive} is neither a zip nor a tar archive{why}; expected .zip, .tar, .tar.gz, .tgz, .tar.bz2 or "
+            ".tar.xz. Check that the download completed (compare its SHA-256), or delete it and download it again.")
     ensure_dir(root.parent, f"The folder {root.parent}", "extract to a folder you can write to")
     scratch = None
     try:
@@ -206,7 +206,7 @@ def extract_archive(path: str | os.PathLike, dest: str | os.PathLike, *, max_rat
             if is_zip:
                 handle.extractall(scratch)  # checks each member's CRC-32: damage raises BadZipFile
             else:
-                if hasattr(tarfile, "data_filter"):  # PEP 706 (3.12; 3.8.17, 3.9.17, 3.10.12, 3.11.4): a second guard
+                if hasattr(tarfile, "data_filter"):  # PEP 706 (3.12, 3.11.4, 3.10.12, 3.9.17): a second guard
                     handle.extractall(scratch, filter="data")
                 else:  # pragma: no cover - older Pythons: the checks above are the guard
                     handle.extractall(scratch)
@@ -220,8 +220,8 @@ def extract_archive(path: str | os.PathLike, dest: str | os.PathLike, *, max_rat
         ) from error
     except OSError as error:  # includes gzip/bz2 stream errors and a full disk
         raise ArchiveError(
-            f"Could not extract {archive} into {dest} ({type(error).__name__}: {error}); nothing was left "
-            "behind. If the archive is damaged, delete it and download it again; otherwise check free space "
+            f"Could not extract {archive} into {dest} ({type(error).__name__}: {error}); the temporary folder "
+            "was removed. If the archive is damaged, delete it and download it again; otherwise check free space "
             "and permissions."
         ) from error
     finally:
