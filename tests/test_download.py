@@ -2,9 +2,12 @@
 ``file://`` URLs and a monkeypatched ``urlopen``; the archives are written by the tests)."""
 import hashlib
 import io
+import os
 import stat
 import tarfile
+import threading
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -135,3 +138,81 @@ def test_unsafe_archives_are_refused_before_anything_is_written(tmp_path, fmt, m
 def test_missing_archive(tmp_path):
     with pytest.raises(FileNotFoundError, match="No archive at .*download it first"):
         extract_archive(tmp_path / "nothing.zip", tmp_path / "out")
+
+
+# ----------------------------------------------------------------------------- issue 16: concurrency, bad targets
+def test_two_concurrent_downloads_of_one_file_each_get_an_intact_file(tmp_path, monkeypatch):
+    """Call A streams two chunks, then call B starts (the old shared ``.part`` was truncated here), then A
+    finishes and returns while B is still writing: A's file must be whole, and so must the file B leaves."""
+    chunk = 50_000
+    a_midway, b_started, a_done = threading.Event(), threading.Event(), threading.Event()
+    calls = []
+
+    class Response(io.BytesIO):
+        def __init__(self, first):
+            super().__init__(PAYLOAD)
+            self.first, self.reads = first, 0
+
+        def read(self, n=-1):
+            self.reads += 1
+            if self.first and self.reads == 3:  # two chunks written: let B begin
+                a_midway.set()
+                assert b_started.wait(10)
+            if not self.first and self.reads == 2:  # B has opened its file and written a chunk
+                b_started.set()
+                assert a_done.wait(10)
+            return super().read(n)
+
+    def urlopen(url, timeout):
+        calls.append(url)
+        return Response(first=len(calls) == 1)
+
+    monkeypatch.setattr(download.urllib.request, "urlopen", urlopen)
+    target = tmp_path / "faces.bin"
+    results, errors, seen_by_a = [], [], []
+
+    def call(first):
+        try:
+            results.append(download_url("https://example.invalid/faces.bin", target, sha(PAYLOAD), chunk_size=chunk))
+            if first:
+                seen_by_a.append(target.read_bytes())
+        except BaseException as error:  # reported below
+            errors.append(error)
+        finally:
+            if first:
+                a_done.set()
+
+    a = threading.Thread(target=call, args=(True,))
+    a.start()
+    assert a_midway.wait(10)
+    b = threading.Thread(target=call, args=(False,))
+    b.start()
+    a.join(20)
+    b.join(20)
+    assert errors == [] and results == [target, target]
+    assert seen_by_a[0] == PAYLOAD  # what A returned as verified really is the file
+    assert target.read_bytes() == PAYLOAD
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["faces.bin"]  # no temporary file left
+
+
+def test_download_to_a_folder_is_refused_and_leaves_nothing(tmp_path, source):
+    (tmp_path / "cache" / "faces.bin").mkdir(parents=True)
+    with pytest.raises(IsADirectoryError, match=r"faces\.bin: that path is a folder, expected a file path"):
+        download_url(source.as_uri(), tmp_path / "cache" / "faces.bin", sha(PAYLOAD))
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == ["faces.bin"]  # no .part left behind
+
+
+def test_download_below_a_file_names_the_file(tmp_path, source):
+    (tmp_path / "cache").write_text("I am a file")
+    with pytest.raises(NotADirectoryError, match=r"lies below .*cache, which is a file, not a folder.*To fix"):
+        download_url(source.as_uri(), tmp_path / "cache" / "lfw" / "faces.bin", sha(PAYLOAD))
+
+
+def test_download_into_a_read_only_folder_says_so(tmp_path, source, monkeypatch):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: False if Path(p) == folder else real_access(p, mode))
+    with pytest.raises(PermissionError, match=r"ro is read-only for this user.*To fix: download to a folder"):
+        download_url(source.as_uri(), folder / "faces.bin", sha(PAYLOAD))
+    assert list(folder.iterdir()) == []

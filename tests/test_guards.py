@@ -105,12 +105,81 @@ def test_huge_learning_rate_diverges_with_a_clear_error(tmp_path):
     path = tmp_path / "recognizer.pt"
     config = RecognizerTrainConfig(steps=30, batch_size=8, lr=1e30, momentum=0.0, log_every=5, eval_every=30,
                                    checkpoint_every=1, checkpoint_path=str(path), progress=False)
-    with pytest.raises(TrainingDiverged, match=r"became NaN or infinite (at|by) step \d+") as err:
+    with pytest.raises(TrainingDiverged, match=r"(became NaN or infinite|exploded).* (at|by) step \d+") as err:
         train_recognizer(FaceEmbedder(embedding_dim=8, channels=4, image_size=32), get_head("softmax", 8, 4),
                          faces(), config, device="cpu")
+    if err.value.checkpoint_step is None:  # caught at the first step, when the loss exploded: nothing to keep
+        assert err.value.step == 1 and not path.exists() and "No checkpoint was written" in str(err.value)
+        return
     state = load_checkpoint(path)  # saved before the divergence: older than the bad step, and finite
     assert 0 < state["step"] < err.value.step == err.value.checkpoint_step + 1
     assert finite(state["embedder"]) and finite(state["head"])
+
+
+# ----------------------------------------------------------------------------- issue 16, item 8: no NaN needed
+def test_guard_catches_an_exploding_loss_that_is_still_finite():
+    guard = DivergenceGuard(("loss_d", "loss_g"))
+    guard.update(1, torch.tensor(0.7), torch.tensor(3.0e4))  # large but plausible: fine
+    guard.check()
+    guard.update(2, torch.tensor(0.7), torch.tensor(1e12))  # what lr=1e6 gives
+    guard.update(3, torch.tensor(float("nan")), torch.tensor(1.0))
+    with pytest.raises(TrainingDiverged, match=r"loss_g exploded to 1e\+12 \(beyond the limit of \+-1e\+08\) at step 2")\
+            as err:
+        guard.check()
+    assert err.value.step == 2 and err.value.losses == ("loss_g",)
+
+
+def test_guard_catches_exploding_weights_that_are_still_finite():
+    guard = DivergenceGuard(("loss",))
+    model = torch.nn.Linear(2, 2)
+    with torch.no_grad():
+        model.weight.fill_(1e3)
+    guard.check(5, model=model)
+    with torch.no_grad():
+        model.weight[0, 0] = 5e27
+    with pytest.raises(TrainingDiverged, match=r"weights of the model became exploded \(largest magnitude 5e\+27"):
+        guard.check(5, model=model)
+
+
+def test_guard_limits_are_adjustable_and_checked():
+    guard = DivergenceGuard(("loss",), max_abs_loss=float("inf"))
+    guard.update(1, torch.tensor(1e30))
+    guard.check()
+    with pytest.raises(ValueError, match="must be positive"):
+        DivergenceGuard(("loss",), max_abs_loss=0)
+
+
+def test_guard_update_never_reads_a_value_on_the_host(monkeypatch):
+    """The per-step update stays on the device: no .item(), .tolist(), bool() or float() of a tensor."""
+    guard = DivergenceGuard(("loss_d", "loss_g"))
+
+    def sync(*args, **kwargs):
+        raise AssertionError("DivergenceGuard.update synchronised with the host")
+
+    for name in ("item", "tolist", "__bool__", "__float__", "__int__", "cpu", "numpy"):
+        monkeypatch.setattr(torch.Tensor, name, sync)
+    for step in range(1, 4):
+        guard.update(step, torch.tensor(1e12 * step), torch.tensor(float("nan")))
+    monkeypatch.undo()
+    with pytest.raises(TrainingDiverged, match="at step 1"):
+        guard.check()
+
+
+def test_learning_rate_1e6_stops_gan_training_before_a_huge_checkpoint_is_saved(tmp_path):
+    path = tmp_path / "gan.pt"
+    config = GANTrainConfig(loss="nonsaturating", steps=60, batch_size=16, num_samples=8, log_every=5,
+                            sample_every=100, checkpoint_every=2, checkpoint_path=str(path), progress=False,
+                            lr_d=1e6, lr_g=1e6)
+    torch.manual_seed(0)
+    with pytest.raises(TrainingDiverged, match=r"loss_. exploded to .* at step \d+") as err:
+        train_gan(ToyGenerator(hidden=16), ToyDiscriminator(hidden=16), lambda n: torch.randn(n, 2), config,
+                  device="cpu")
+    assert err.value.step <= 60
+    if path.exists():  # any checkpoint written before the divergence holds sane weights
+        state = load_checkpoint(path)
+        assert state["step"] < err.value.step
+        for key in ("generator", "discriminator"):
+            assert max(float(t.abs().max()) for t in state[key].values() if t.is_floating_point()) <= 1e8
 
 
 @pytest.mark.gpu

@@ -107,14 +107,15 @@ def test_lfw_missing_files_clear_error(tmp_path: Path, monkeypatch: pytest.Monke
 
 
 def test_lfw_failed_download_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import sklearn.datasets._lfw as sklearn_lfw
+    from facelab.data import download
 
-    def offline(*args, **kwargs):  # what urlretrieve raises without a network, minus the retry sleeps
+    def offline(*args, **kwargs):  # what urlopen raises without a network
         raise urllib.error.URLError("no network")
 
-    monkeypatch.setattr(sklearn_lfw, "_fetch_remote", offline)
+    monkeypatch.setattr(download.urllib.request, "urlopen", offline)
     with pytest.raises(DatasetNotFoundError, match="URLError"):
         real.load_lfw_people(data_home=tmp_path, download=True)
+    assert sorted(p.name for p in (tmp_path / "lfw_home").iterdir()) == []  # no partial download left
 
 
 # ----------------------------------------------------------------------------- CelebA (torchvision's layout)
@@ -227,3 +228,136 @@ def test_load_lfw_subset() -> None:
     with pytest.raises(ValueError, match="size"):
         real.load_lfw_subset(size=0)
     assert np.isfinite(faces.images.numpy()).all()
+
+
+# ----------------------------------------------------------------------------- issue 16, item 12: clear errors
+def test_data_dir_below_a_file_names_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "notes.txt").write_text("a file")
+    monkeypatch.setenv("FACELAB_DATA_DIR", str(tmp_path / "notes.txt" / "data"))
+    with pytest.raises(NotADirectoryError, match=r"lies below .*notes\.txt, which is a file.*To fix: point "
+                                                  r"FACELAB_DATA_DIR at a folder"):
+        data_dir()
+    monkeypatch.setenv("FACELAB_DATA_DIR", str(tmp_path / "notes.txt"))
+    with pytest.raises(NotADirectoryError, match=r"notes\.txt is a file, not a folder"):
+        data_dir()
+
+
+def _read_only(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
+    """Make ``folder`` and everything below it look read-only (the tests run as root, which chmod cannot stop)."""
+    import os
+
+    access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: False if str(p).startswith(str(folder)) and mode & os.W_OK
+                        else access(p, mode))
+
+
+def test_lfw_download_into_a_read_only_folder_says_read_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _read_only(monkeypatch, tmp_path / "shared")
+    (tmp_path / "shared").mkdir()
+    with pytest.raises(PermissionError, match=r"lfw_home is read-only for this user.*To fix: set FACELAB_DATA_DIR"):
+        real.load_lfw_people(data_home=tmp_path / "shared", download=True)
+
+
+def test_celeba_download_into_a_read_only_folder_says_read_only(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    _read_only(monkeypatch, tmp_path)
+    with pytest.raises(PermissionError, match=r"celeba is read-only for this user.*pass root="):
+        real.load_celeba(root=tmp_path, download=True)
+
+
+def test_data_dir_that_cannot_be_created_says_why(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(self, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setenv("FACELAB_DATA_DIR", str(tmp_path / "new" / "data"))
+    monkeypatch.setattr(Path, "mkdir", refuse)
+    with pytest.raises(PermissionError, match=r"data cannot be created: .* is read-only .*To fix: point FACELAB_DATA_DIR"):
+        data_dir()
+
+
+def test_lfw_loads_from_a_read_only_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from facelab.data import lfw
+
+    _fake_lfw(tmp_path)
+    _read_only(monkeypatch, tmp_path)
+    monkeypatch.setattr(lfw, "save_tensors", lambda *a: False)  # what a read-only folder makes of the cache
+    assert len(real.load_lfw_people(size=32, min_faces_per_person=1, data_home=tmp_path)) == 6
+
+
+def test_unreadable_person_folder_is_skipped_with_a_warning(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "faces"
+    _save(root / "Alice" / "0.png", (255, 0, 0), size=(30, 30))
+    _save(root / "Bob" / "0.png", (0, 0, 255), size=(30, 30))
+    lfw_home = _fake_lfw(tmp_path)
+    iterdir = Path.iterdir
+
+    def locked(self):
+        if self.name in ("Bob", "Grace_Hopper"):
+            raise PermissionError(13, "Permission denied", str(self))
+        return iterdir(self)
+
+    monkeypatch.setattr(Path, "iterdir", locked)
+    with pytest.warns(UserWarning, match=r"Skipped 1 unreadable .*Bob/ \(the folder: PermissionError\).*chmod"):
+        faces = real.load_image_folder(root, size=16)
+    assert faces.names == ["Alice"] and len(faces) == 1
+    with pytest.warns(UserWarning, match=r"Skipped 1 unreadable LFW person folder.*Grace_Hopper.*chmod"):
+        people = real.load_lfw_people(size=32, min_faces_per_person=1, data_home=tmp_path)
+    assert people.names == ["Ada Lovelace", "Alan Turing"] and (lfw_home / "lfw_funneled").is_dir()
+
+
+def test_empty_lfw_folder_is_called_incomplete_not_too_restrictive(tmp_path: Path) -> None:
+    lfw_home = _fake_lfw(tmp_path)
+    import shutil
+
+    shutil.rmtree(lfw_home / "lfw_funneled")
+    (lfw_home / "lfw_funneled").mkdir()
+    with pytest.raises(DatasetNotFoundError, match=r"lfw_funneled holds no person folders.*download=True") as err:
+        real.load_lfw_people(data_home=tmp_path)
+    assert "min_faces_per_person" not in str(err.value)
+
+
+@pytest.mark.parametrize("cut, error", [
+    ("Alan_Turing\t1\tGrace_Hop", r"line 21: 'Alan_Turing\\t1\\tGrace_Hop' is not a pair .*cut short"),
+    ("Alan_Turing\t1", r"line 21: 'Alan_Turing\\t1' is not a pair"),
+    ("Ada_Lovelace\t1\t9", r"line 21 names image 9 of Ada_Lovelace, but .*Ada_Lovelace holds 3 image"),
+    (None, r"announces 10 folds of 2x1 pairs but lists 19: the file is damaged or was cut short"),
+], ids=["mid-name", "mid-line", "missing-image", "whole-line"])
+def test_damaged_pairs_txt_names_the_line_and_the_fix(tmp_path: Path, cut, error) -> None:
+    lfw_home = _fake_lfw(tmp_path)
+    lines = (lfw_home / "pairs.txt").read_text().splitlines()
+    (lfw_home / "pairs.txt").write_text("\n".join(lines[:-1] + ([cut] if cut else [])))  # as an interrupted copy
+    with pytest.raises(ValueError, match=error) as err:
+        real.load_lfw_pairs(size=32, data_home=tmp_path)
+    assert "download=True" in str(err.value)
+
+
+def test_damaged_lfw_image(tmp_path: Path) -> None:
+    lfw_home = _fake_lfw(tmp_path)
+    (lfw_home / "lfw_funneled" / "Ada_Lovelace" / "Ada_Lovelace_0002.jpg").write_bytes(b"not a jpeg")
+    with pytest.warns(UserWarning, match=r"Skipped 1 unreadable LFW image.*Ada_Lovelace_0002\.jpg"):
+        assert len(real.load_lfw_people(size=32, min_faces_per_person=1, data_home=tmp_path)) == 5
+    with pytest.raises(ValueError, match=r"LFW image .*Ada_Lovelace_0002\.jpg cannot be read.*download=True"):
+        real.load_lfw_pairs(size=32, data_home=tmp_path)
+
+
+def test_lfw_download_is_verified_and_extracted_safely(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """download=True on file:// copies of the two files: SHA-256 checked, archive extracted, then removed."""
+    import hashlib
+    import tarfile
+
+    from facelab.data import lfw
+
+    source = _fake_lfw(tmp_path / "server")
+    archive = tmp_path / "server" / "lfw-funneled.tgz"
+    with tarfile.open(archive, "w:gz") as handle:
+        handle.add(source / "lfw_funneled", arcname="lfw_funneled")
+    for name, path in (("_FUNNELED", archive), ("_PAIRS", source / "pairs.txt")):
+        monkeypatch.setattr(lfw, name, (path.name, path.as_uri(), hashlib.sha256(path.read_bytes()).hexdigest()))
+    pairs = real.load_lfw_pairs(size=32, data_home=tmp_path / "home", download=True)
+    assert len(pairs) == 20 and pairs.same.tolist() == [True, False] * 10
+    home = tmp_path / "home" / "lfw_home"
+    assert sorted(p.name for p in home.iterdir()) == ["facelab_cache", "lfw_funneled", "pairs.txt"]
+    monkeypatch.setattr(lfw, "_PAIRS", ("pairs.txt", (source / "pairs.txt").as_uri(), "0" * 64))
+    (home / "pairs.txt").unlink()
+    with pytest.raises(DatasetNotFoundError, match=r"ChecksumError"):
+        real.load_lfw_pairs(size=32, data_home=tmp_path / "home", download=True)

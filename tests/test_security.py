@@ -56,17 +56,103 @@ def test_the_crafted_checkpoint_really_carries_code(tmp_path):
     assert marker.exists()
 
 
-def test_every_torch_load_in_facelab_is_weights_only():
-    calls = []
+def _name(node) -> str:
+    """``torch.hub.load`` for an attribute chain, ``load`` for a bare name, ``""`` otherwise."""
+    if isinstance(node, ast.Attribute):
+        base = _name(node.value)
+        return f"{base}.{node.attr}" if base else node.attr
+    return node.id if isinstance(node, ast.Name) else ""
+
+
+def _is_constant(node, value) -> bool:
+    return isinstance(node, ast.Constant) and node.value is value
+
+
+_UNPICKLERS = {"pickle", "cPickle", "_pickle", "dill", "cloudpickle", "joblib", "shelve"}
+_HUB_LOADERS = {"load_state_dict_from_url", "load_url", "get_state_dict"}  # torch.hub / model_zoo / WeightsEnum
+_SKLEARN_CACHED = {"fetch_lfw_people", "fetch_lfw_pairs", "Memory"}  # joblib.Memory caches unpickle
+
+
+def unsafe_loads(source: str, where: str, builders: set[str]) -> list[str]:
+    """Every place in ``source`` that could load weights or data by unpickling (or run loaded code)."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Constant) and node.value in _SKLEARN_CACHED - {"Memory"}:
+            found.append(f"{where}:{node.lineno} names {node.value} (its joblib cache unpickles)")
+        if not isinstance(node, ast.Call):
+            continue
+        name, keywords = _name(node.func), {k.arg: k.value for k in node.keywords}
+        head, _, last = name.rpartition(".")
+        line = f"{where}:{node.lineno} {name}(...)"
+        if name == "torch.load" and not _is_constant(keywords.get("weights_only"), True):
+            found.append(f"{line} without weights_only=True")
+        elif name in ("torch.hub.load", "hub.load", "torch.jit.load", "jit.load", "torch.package.PackageImporter"):
+            found.append(f"{line} runs code from the loaded file")
+        elif last in _HUB_LOADERS:
+            found.append(f"{line} unpickles a cached download with weights_only=False")
+        elif head.split(".")[-1] in _UNPICKLERS and last in ("load", "loads", "Unpickler", "open"):
+            found.append(f"{line} unpickles")
+        elif last in ("Unpickler", "read_pickle"):
+            found.append(f"{line} unpickles")
+        elif name in ("np.load", "numpy.load") and not _is_constant(keywords.get("allow_pickle", ast.Constant(False)),
+                                                                      False):
+            found.append(f"{line} with allow_pickle not False")
+        elif last in _SKLEARN_CACHED:
+            found.append(f"{line} goes through a joblib cache that unpickles")
+        elif last in builders and "weights" in keywords and not _is_constant(keywords["weights"], None):
+            found.append(f"{line} with weights= (torchvision loads those through load_state_dict_from_url)")
+    return found
+
+
+def _torchvision_builders() -> set[str]:
+    from torchvision import models
+
+    return set(models.list_models()) | {"get_model"}
+
+
+def test_the_weight_loading_check_catches_every_unsafe_path():
+    """The check itself can fail: each of these lines is one way facelab could run a planted file."""
+    bad = [
+        "torch.load(path)", "torch.load(path, weights_only=False)", "torch.hub.load('a/b', 'm')",
+        "torch.hub.load_state_dict_from_url(url)", "load_state_dict_from_url(url)", "model_zoo.load_url(url)",
+        "models.Inception_V3_Weights.DEFAULT.get_state_dict()", "models.inception_v3(weights='DEFAULT')",
+        "inception_v3(weights=models.Inception_V3_Weights.DEFAULT)", "resnet18(weights=w)", "pickle.load(f)",
+        "pickle.loads(b)", "pickle.Unpickler(f).load()", "joblib.load(p)", "np.load(p, allow_pickle=True)",
+        "numpy.load(p, allow_pickle=flag)", "pd.read_pickle(p)", "torch.jit.load(p)", "fetch_lfw_people(data_home=h)",
+        "getattr(datasets, 'fetch_lfw_pairs')(h)", "joblib.Memory(location=h)", "dill.load(f)",
+    ]
+    builders = _torchvision_builders()
+    for line in bad:
+        assert unsafe_loads(line, "example", builders), f"not caught: {line}"
+    good = ["torch.load(p, weights_only=True)", "np.load(p)", "np.load(p, allow_pickle=False)",
+            "models.inception_v3(weights=None, aux_logits=True)", "json.load(f)", "sampler(weights=w)"]
+    assert [line for line in good if unsafe_loads(line, "example", builders)] == []
+
+
+def test_nothing_in_facelab_loads_weights_or_data_by_unpickling():
+    builders, found, torch_loads = _torchvision_builders(), [], 0
     for file in sorted(PACKAGE.rglob("*.py")):
-        for node in ast.walk(ast.parse(file.read_text(), filename=str(file))):
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "load" \
-                    and isinstance(node.func.value, ast.Name) and node.func.value.id == "torch":
-                safe = any(k.arg == "weights_only" and isinstance(k.value, ast.Constant) and k.value.value is True
-                           for k in node.keywords)
-                calls.append((f"{file.relative_to(PACKAGE.parent)}:{node.lineno}", safe))
-    assert calls, "expected at least the torch.load of facelab/train/checkpoint.py"
-    assert [where for where, safe in calls if not safe] == []
+        source = file.read_text()
+        torch_loads += source.count("torch.load(")
+        found += unsafe_loads(source, str(file.relative_to(PACKAGE.parent)), builders)
+    assert torch_loads >= 2, "expected the torch.load calls of train/checkpoint.py and metrics/gan.py"
+    assert found == []
+
+
+def test_no_chapter_loads_weights_or_data_by_unpickling():
+    import json
+
+    builders, found = _torchvision_builders(), []
+    chapters = sorted((PACKAGE.parent / "chapters").glob("*.ipynb"))
+    assert chapters
+    for notebook in chapters:
+        for number, cell in enumerate(json.loads(notebook.read_text())["cells"]):
+            if cell["cell_type"] == "code":
+                code = "".join(cell["source"])
+                code = "\n".join(line[: len(line) - len(line.lstrip())] + "pass"  # IPython magics and shell lines
+                                 if line.lstrip().startswith(("%", "!")) else line for line in code.splitlines())
+                found += unsafe_loads(code, f"{notebook.name} cell {number}", builders)
+    assert found == []
 
 
 # ----------------------------------------------------------------------------- the network guard

@@ -30,19 +30,48 @@ def data_dir() -> Path:
         expanded.
 
     Raises:
-        NotADirectoryError: the path exists but is a file.
+        NotADirectoryError: the path, or a folder above it, is a file.
+        PermissionError: the folder does not exist and cannot be created.
     """
     value = os.environ.get(ENV_VAR, "").strip()
     if value:
         path = Path(os.path.expandvars(value)).expanduser()
     else:
         path = Path.home() / ".cache" / "facelab"
-    if path.exists() and not path.is_dir():
-        raise NotADirectoryError(
-            f"The facelab data directory {path} is a file, not a directory; "
-            f"point {ENV_VAR} at a directory (or unset it to use ~/.cache/facelab)."
-        )
-    path.mkdir(parents=True, exist_ok=True)
+    return ensure_dir(path, f"The facelab data directory {path}",
+                      f"point {ENV_VAR} at a folder you can write to (or unset it to use ~/.cache/facelab)",
+                      writable=False)
+
+
+def ensure_dir(path: os.PathLike | str, what: str, fix: str, *, writable: bool = True) -> Path:
+    """Create the folder ``path`` if needed, or raise an error that names the cause and ``fix``.
+
+    Args:
+        path: the folder.
+        what: how the error names it, e.g. ``"The LFW folder /data/lfw_home"``.
+        fix: what the user should do, e.g. ``"set FACELAB_DATA_DIR to a writable folder"``.
+        writable: also require that files can be created in it (for downloads).
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+
+    Raises:
+        NotADirectoryError: ``path``, or a folder above it, is a file.
+        PermissionError: it cannot be created, or (``writable``) is read-only.
+    """
+    path = Path(path)
+    existing = next((p for p in (path, *path.parents) if p.exists() or p.is_symlink()), None)
+    if existing is not None and not existing.is_dir():
+        where = "is a file" if existing == path else f"lies below {existing}, which is a file"
+        raise NotADirectoryError(f"{what} {where}, not a folder, so nothing can be stored there. To fix: {fix}.")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except PermissionError as error:
+        raise PermissionError(f"{what} cannot be created: {existing} is read-only for this user ({error}). "
+                              f"To fix: {fix}.") from error
+    if writable and not os.access(path, os.W_OK | os.X_OK):
+        raise PermissionError(f"{what} is read-only for this user, so nothing can be downloaded or saved there. "
+                              f"To fix: {fix} (or make it writable: chmod u+w {path}).")
     return path
 
 

@@ -2,35 +2,34 @@
 
 Two rules keep a download from hurting the reader:
 
-* **Verify before use.** :func:`download_url` streams the file to ``<name>.part``, hashing
-  it on the way, and moves it into place (atomically, with ``os.replace``) only when its
-  SHA-256 equals the one the caller pinned. An interrupted download or a file that does
-  not match is deleted, so a later run never mistakes it for the real thing.
-* **Extract safely.** An archive member named ``../../.bashrc`` or ``/etc/passwd``, or a
-  link pointing out of the target folder, would let an archive overwrite any file the
-  user can write ("zip slip"). :func:`extract_archive` checks every member of a zip or tar
-  file *before* extracting anything and refuses such archives (and device files) with
-  :class:`UnsafeArchiveError`; for tar files it also applies Python's ``"data"``
-  extraction filter (PEP 706) as a second line of defence.
+* **Verify before use.** :func:`download_url` streams the file to a temporary file of its
+  own (unique per call: two concurrent downloads of one file never share it), and moves it
+  into place (atomically, with ``os.replace``) only when the file about to be renamed has
+  the SHA-256 the caller pinned. An interrupted download or a file that does not match is
+  deleted, so a later run never mistakes it for the real thing.
+* **Extract safely.** :func:`extract_archive` (from :mod:`facelab.data.archive`, re-exported
+  here) refuses members that would escape the target folder, archive bombs and archives
+  that do not fit on the disk, and extracts all or nothing.
 
-The real data sets of the course come through libraries that keep their own checks:
-scikit-learn's LFW fetchers pin SHA-256 sums of the archives they download, torchvision's
-CelebA checks MD5 sums of its files, and torchvision's pretrained weights are checked
-against the hash prefix in their file names. These helpers are for everything else
-facelab or a reader fetches.
+LFW (:mod:`facelab.data.lfw`) is fetched with these helpers and the SHA-256 sums scikit-learn
+publishes; torchvision's CelebA checks MD5 sums of its files; the Inception weights for FID are
+checked against the hash prefix in their file name, also when cached
+(:func:`facelab.metrics.gan.inception_feature_extractor`).
 """
 from __future__ import annotations
 
 import hashlib
 import os
 import re
-import stat
-import tarfile
+import tempfile
 import urllib.request
-import zipfile
-from pathlib import Path, PurePosixPath, PureWindowsPath
+from pathlib import Path, PurePosixPath
 
-__all__ = ["DownloadError", "ChecksumError", "UnsafeArchiveError", "sha256sum", "download_url", "extract_archive"]
+from facelab.data.archive import ArchiveError, UnsafeArchiveError, extract_archive
+from facelab.data.cache import ENV_VAR, ensure_dir
+
+__all__ = ["DownloadError", "ChecksumError", "ArchiveError", "UnsafeArchiveError", "sha256sum", "download_url",
+           "extract_archive"]
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -41,10 +40,6 @@ class DownloadError(OSError):
 
 class ChecksumError(DownloadError):
     """A downloaded file's SHA-256 differs from the expected one; the file was deleted."""
-
-
-class UnsafeArchiveError(ValueError):
-    """An archive member would land outside the target folder (or is a device file)."""
 
 
 def sha256sum(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:
@@ -60,8 +55,10 @@ def download_url(url: str, path: str | os.PathLike, sha256: str, *, timeout: flo
                  chunk_size: int = 1 << 20) -> Path:
     """Download ``url`` to ``path``, verifying its SHA-256 before it is used.
 
-    The file is streamed to ``path`` + ``".part"`` and moved into place only when its
-    checksum matches. If ``path`` already exists with the right checksum, nothing is
+    The file is streamed to a temporary file of its own next to ``path`` (unique per
+    call, so two processes or threads downloading the same file never write into one
+    file) and moved into place only when the file that is about to be renamed has the
+    expected checksum. If ``path`` already exists with the right checksum, nothing is
     downloaded; if it exists with another, it is replaced.
 
     Args:
@@ -76,6 +73,8 @@ def download_url(url: str, path: str | os.PathLike, sha256: str, *, timeout: flo
 
     Raises:
         ValueError: ``sha256`` is not 64 hex digits.
+        IsADirectoryError: ``path`` is a folder.
+        NotADirectoryError, PermissionError: the folder of ``path`` cannot hold the file.
         ChecksumError: the download does not match ``sha256`` (the file is deleted).
         DownloadError: the download failed (the partial file is deleted).
     """
@@ -84,141 +83,38 @@ def download_url(url: str, path: str | os.PathLike, sha256: str, *, timeout: flo
         raise ValueError(f"sha256 must be 64 hexadecimal digits, got {sha256!r}; compute it with "
                          "facelab.data.download.sha256sum(path) on a copy you trust (or `sha256sum FILE`).")
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"Cannot download {url} to {path}: that path is a folder, expected a file path. "
+                                f"Pass the file's own path (e.g. {path / PurePosixPath(url).name}) or remove the "
+                                "folder.")
     if path.is_file() and sha256sum(path, chunk_size) == expected:
         return path  # already here and intact
-    path.parent.mkdir(parents=True, exist_ok=True)
-    part = path.with_name(path.name + ".part")
-    digest = hashlib.sha256()
+    ensure_dir(path.parent, f"The download folder {path.parent}",
+               f"download to a folder you can write to (or set {ENV_VAR})")
+    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    part = Path(name)  # this call's own file: a concurrent download of the same path has another
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response, open(part, "wb") as out:
-            for block in iter(lambda: response.read(chunk_size), b""):
-                digest.update(block)
-                out.write(block)
-    except BaseException as error:  # network errors, HTTP errors, Ctrl-C: never leave a partial file
-        part.unlink(missing_ok=True)
-        if isinstance(error, (KeyboardInterrupt, SystemExit)):
+        try:
+            with os.fdopen(handle, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
+                for block in iter(lambda: response.read(chunk_size), b""):
+                    out.write(block)
+        except (KeyboardInterrupt, SystemExit):
             raise
-        raise DownloadError(
-            f"Could not download {url} to {path}: {type(error).__name__}: {error}. The partial file was removed. "
-            "Check the URL and your internet connection and try again, or fetch the file by hand and put it at "
-            f"{path}."
-        ) from error
-    actual = digest.hexdigest()
-    if actual != expected:
+        except BaseException as error:  # network errors, HTTP errors, a full disk: never leave a partial file
+            raise DownloadError(
+                f"Could not download {url} to {path}: {type(error).__name__}: {error}. The partial file was removed. "
+                "Check the URL and your internet connection and try again, or fetch the file by hand and put it "
+                f"at {path}."
+            ) from error
+        actual = sha256sum(part, chunk_size)  # what will be renamed, read back from the disk
+        if actual != expected:
+            raise ChecksumError(
+                f"The file downloaded from {url} has SHA-256 {actual}, expected {expected}; it was deleted. The "
+                "download was corrupted or the file on the server changed (or was tampered with). Try again; if it "
+                "keeps failing, check the source before updating the expected checksum."
+            )
+        os.chmod(part, 0o644)  # mkstemp makes it private to its owner; a data file is not secret
+        os.replace(part, path)
+    finally:
         part.unlink(missing_ok=True)
-        raise ChecksumError(
-            f"The file downloaded from {url} has SHA-256 {actual}, expected {expected}; it was deleted. The "
-            "download was corrupted or the file on the server changed (or was tampered with). Try again; if it "
-            "keeps failing, check the source before updating the expected checksum."
-        )
-    os.replace(part, path)
     return path
-
-
-def _unsafe_name(name: str) -> str | None:
-    """Why an archive member name may not be extracted, or ``None`` if it is fine."""
-    if not name:
-        return "an empty name"
-    if "\x00" in name:
-        return "a NUL byte in its name"
-    posix, windows = PurePosixPath(name), PureWindowsPath(name)
-    if posix.is_absolute() or windows.is_absolute() or windows.drive or name.startswith(("/", "\\")):
-        return "an absolute path"
-    if ".." in posix.parts or ".." in windows.parts:
-        return "a '..' component"
-    return None
-
-
-def _inside(target: Path, root: Path) -> bool:
-    """Whether ``target`` (resolved) lies in ``root`` (resolved)."""
-    return target == root or root in target.parents
-
-
-def _check_link(member: str, link: str, base: Path, root: Path) -> str | None:
-    """Why a link ``member -> link`` (resolved from ``base``) is unsafe, or ``None``."""
-    if PurePosixPath(link).is_absolute() or PureWindowsPath(link).drive:
-        return f"a link to the absolute path {link!r}"
-    if not _inside(Path(os.path.normpath(base / link)), root):
-        return f"a link to {link!r}, outside the target folder"
-    return None
-
-
-def _refuse(archive: Path, member: str, reason: str) -> UnsafeArchiveError:
-    return UnsafeArchiveError(
-        f"Refusing to extract {archive}: member {member!r} has {reason}, so it could write outside the target "
-        "folder. Expected relative paths, no '..', no links out of the folder and no device files. Do not "
-        "use this archive; download it again from a source you trust."
-    )
-
-
-def _check_zip(archive: Path, handle: zipfile.ZipFile, root: Path) -> None:
-    for info in handle.infolist():
-        reason = _unsafe_name(info.filename)
-        mode = info.external_attr >> 16
-        if reason is None and stat.S_ISLNK(mode):  # a symlink stored by Info-ZIP: its target is the data
-            reason = _check_link(info.filename, handle.read(info).decode("utf-8", "replace"),
-                                 Path(os.path.normpath(root / info.filename)).parent, root)
-        if reason is None and (stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISFIFO(mode)):
-            reason = "a device or FIFO type"
-        if reason:
-            raise _refuse(archive, info.filename, reason)
-
-
-def _check_tar(archive: Path, handle: tarfile.TarFile, root: Path) -> None:
-    for member in handle.getmembers():
-        reason = _unsafe_name(member.name)
-        if reason is None and member.issym():
-            reason = _check_link(member.name, member.linkname,
-                                 Path(os.path.normpath(root / member.name)).parent, root)
-        elif reason is None and member.islnk():  # hard links are resolved from the archive root
-            if _unsafe_name(member.linkname):
-                reason = f"a hard link to {member.linkname!r}, outside the target folder"
-            else:
-                reason = _check_link(member.name, member.linkname, root, root)
-        if reason is None and member.isdev():  # character/block devices and FIFOs
-            reason = "a device or FIFO type"
-        if reason:
-            raise _refuse(archive, member.name, reason)
-
-
-def extract_archive(path: str | os.PathLike, dest: str | os.PathLike) -> Path:
-    """Extract a zip or tar (``.tar``, ``.tar.gz``, ``.tgz``, ``.tar.bz2``, ``.tar.xz``) archive safely.
-
-    Every member is checked before anything is written: absolute paths, ``..``
-    components, symbolic or hard links that point outside ``dest`` and device files
-    make the whole archive refused.
-
-    Args:
-        path: the archive.
-        dest: the folder to extract into (created if needed).
-
-    Returns:
-        ``dest``.
-
-    Raises:
-        FileNotFoundError: ``path`` does not exist.
-        UnsafeArchiveError: a member could escape ``dest``; nothing was extracted.
-        ValueError: ``path`` is neither a zip nor a tar archive.
-    """
-    archive = Path(path)
-    if not archive.is_file():
-        raise FileNotFoundError(f"No archive at {archive}; download it first or pass the right path.")
-    dest = Path(dest)
-    root = dest.resolve()
-    if zipfile.is_zipfile(archive):
-        with zipfile.ZipFile(archive) as handle:
-            _check_zip(archive, handle, root)
-            dest.mkdir(parents=True, exist_ok=True)
-            handle.extractall(dest)
-        return dest
-    if tarfile.is_tarfile(archive):
-        with tarfile.open(archive) as handle:
-            _check_tar(archive, handle, root)
-            dest.mkdir(parents=True, exist_ok=True)
-            if hasattr(tarfile, "data_filter"):  # PEP 706 (Python 3.12, backported to 3.8.17+)
-                handle.extractall(dest, filter="data")
-            else:  # pragma: no cover - old Pythons: the checks above are the guard
-                handle.extractall(dest)
-        return dest
-    raise ValueError(f"{archive} is neither a zip nor a tar archive; expected .zip, .tar, .tar.gz, .tgz, "
-                     ".tar.bz2 or .tar.xz. Check that the download completed (compare its SHA-256).")

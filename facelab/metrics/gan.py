@@ -18,6 +18,11 @@ Numbers from different feature extractors are not comparable.
 """
 from __future__ import annotations
 
+import os
+import re
+import urllib.parse
+import warnings
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,6 +31,7 @@ import torch.nn.functional as F
 from scipy import linalg
 from torch import nn
 
+from facelab.data.download import sha256sum
 from facelab.metrics.classification import to_numpy
 
 __all__ = [
@@ -34,7 +40,12 @@ __all__ = [
     "extract_features",
     "inception_feature_extractor",
     "fid_kid_baselines",
+    "FIDSampleSizeWarning",
 ]
+
+
+class FIDSampleSizeWarning(UserWarning):
+    """A FID was computed from fewer samples than feature dimensions: its value is unreliable."""
 
 
 def _features(x: Any, name: str, min_rows: int = 2) -> np.ndarray:
@@ -72,12 +83,21 @@ def frechet_distance(features_a: Any, features_b: Any, eps: float = 1e-6) -> flo
     Returns:
         The distance (0 for identical statistics), in float64. It is biased
         upwards for small sample sizes: compare values only at equal ``N``, ``M``.
+        With ``min(N, M) <= D`` it warns (:class:`FIDSampleSizeWarning`): the
+        value is then mostly estimation error.
 
     Raises:
         ValueError: bad shapes, or a matrix square root with a large imaginary
             part (numerically unreliable statistics: use more samples than ``D``).
     """
     a, b = _two_sets(features_a, features_b)
+    if min(a.shape[0], b.shape[0]) <= a.shape[1]:
+        warnings.warn(
+            f"FID from {a.shape[0]} and {b.shape[0]} samples of {a.shape[1]}-dimensional features: with no more "
+            "samples than dimensions the covariances are singular and the value is mostly estimation error (two "
+            "samples of one distribution score far above 0). Use more samples than feature dimensions (ideally "
+            "10x), or lower-dimensional features; compare such values only at equal sample sizes.",
+            FIDSampleSizeWarning, stacklevel=2)
     mu_a, mu_b = a.mean(axis=0), b.mean(axis=0)
     sigma_a = np.atleast_2d(np.cov(a, rowvar=False))
     sigma_b = np.atleast_2d(np.cov(b, rowvar=False))
@@ -204,32 +224,83 @@ class _InceptionPool(nn.Module):
         return self.inception(x)
 
 
-def inception_feature_extractor() -> nn.Module:
+# torch.hub's rule (HASH_REGEX): a weight file is named "<name>-<first hex digits of its SHA-256>.pth".
+_HASH_PREFIX = re.compile(r"-([a-f0-9]+)\.")
+
+
+def _verified_state_dict(url: str, model_dir: str | os.PathLike | None = None) -> dict[str, torch.Tensor]:
+    """The state dict published at ``url``, from torch's hub cache (downloading it if absent), checked first.
+
+    torchvision's own loader (``torch.hub.load_state_dict_from_url``) checks the hash only when it
+    downloads, and unpickles a cached file with ``weights_only=False``: a file planted in the cache
+    runs code. Here the cached file's SHA-256 must start with the prefix in its published name, and
+    it is read with ``weights_only=True`` (tensors only) even then.
+    """
+    name = os.path.basename(urllib.parse.urlparse(url).path)
+    match = _HASH_PREFIX.search(name)
+    if match is None:
+        raise ValueError(f"{url} does not name its SHA-256 prefix ('<name>-<hex digits>.pth'), so the weights "
+                         "cannot be verified; pass a torchvision weights URL.")
+    prefix = match.group(1)
+    folder = Path(model_dir) if model_dir is not None else Path(torch.hub.get_dir()) / "checkpoints"
+    path = folder / name
+    if not path.is_file():
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            torch.hub.download_url_to_file(url, str(path), hash_prefix=prefix, progress=False)  # checks the hash
+        except (OSError, RuntimeError, ValueError) as error:  # URLError is an OSError
+            raise RuntimeError(
+                f"Could not download the weights {url} to {path} ({type(error).__name__}: {error}). Offline, "
+                "compute the features with the trained face embedder instead: extract_features(embedder, "
+                "images), then frechet_distance / kernel_inception_distance on those features."
+            ) from error
+    actual = sha256sum(path)
+    if not actual.startswith(prefix):
+        raise RuntimeError(
+            f"The cached weights {path} have SHA-256 {actual[:16]}..., but the published file's SHA-256 starts "
+            f"with {prefix}: the file is damaged or was replaced (possibly by a malicious file), so it was not "
+            "loaded and nothing in it ran. Delete it and run again to download a fresh copy."
+        )
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)  # tensors only: never runs code
+    except Exception as error:  # torch's own text suggests weights_only=False: quote only what it met
+        found = next((line.strip() for line in str(error).splitlines() if "GLOBAL" in line), type(error).__name__)
+        raise RuntimeError(
+            f"The cached weights {path} hold more than tensors ({found}); refused for safety, nothing in it ran. "
+            "Delete it and run again to download a fresh copy."
+        ) from error
+
+
+def inception_feature_extractor(*, weights_url: str | None = None,
+                                model_dir: str | os.PathLike | None = None) -> nn.Module:
     """torchvision's ImageNet Inception-v3 returning 2048-d pool features.
 
     Downloads the weights (about 100 MB) on first use, so it is meant for Colab.
     Images are expected in ``[-1, 1]`` (the range the original weights were
     trained on; torchvision's ``transform_input`` is switched off for that
     reason) and resized to 299x299. These are not the TF-FID weights of
-    ``pytorch-fid``, so values differ slightly from published FIDs.
+    ``pytorch-fid``, so values differ slightly from published FIDs. The cached
+    weight file is verified against its published hash and read as tensors only.
+
+    Args:
+        weights_url: where the weights are published; defaults to
+            ``torchvision.models.Inception_V3_Weights.DEFAULT.url``.
+        model_dir: the cache folder; defaults to ``$TORCH_HOME/hub/checkpoints``.
 
     Returns:
         A module for :func:`extract_features`.
 
     Raises:
-        RuntimeError: the weights could not be downloaded (e.g. offline).
+        RuntimeError: the weights could not be downloaded (e.g. offline), or the
+            cached file does not match the published hash or holds more than tensors.
     """
     from torchvision import models
 
-    try:
-        network = models.inception_v3(weights=models.Inception_V3_Weights.DEFAULT, transform_input=False)
-    except (OSError, RuntimeError, ValueError) as error:  # URLError is an OSError
-        raise RuntimeError(
-            "Could not download the Inception-v3 weights for FID/KID "
-            f"({type(error).__name__}: {error}). Offline, compute the features with the trained "
-            "face embedder instead: extract_features(embedder, images), then frechet_distance / "
-            "kernel_inception_distance on those features."
-        ) from error
+    default = models.Inception_V3_Weights.DEFAULT
+    state = _verified_state_dict(weights_url or default.url, model_dir)
+    network = models.inception_v3(weights=None, aux_logits=True, init_weights=False, transform_input=False,
+                                  num_classes=len(default.meta["categories"]))  # as torchvision builds it
+    network.load_state_dict(state)
     return _InceptionPool(network).eval()
 
 
