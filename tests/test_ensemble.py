@@ -109,3 +109,19 @@ def test_toy_entry_point_returns_one_history_per_seed_with_final_samples():
     assert all(len(h.loss_d) == 1 and h.step == [5] for h in ens.histories)
     g = ens.generators()[1]
     assert g.latent_dim == SETTINGS.latent_dim and g(torch.zeros(3, SETTINGS.latent_dim)).shape == (3, 2)
+
+
+def test_bmm_and_vmap_batching_agree_and_pick_the_right_modules():
+    g, d = zip(*(toy_models(s) for s in range(3)))
+    fast, general = Stack(list(g)), Stack(list(g), batching="vmap")
+    assert fast.batching == "bmm" and general.batching == "vmap"
+    z = torch.randn(3, 5, SETTINGS.latent_dim)
+    torch.testing.assert_close(fast(z), general(z))
+    x = fast(z)
+    torch.testing.assert_close(Stack(list(d))(x), Stack(list(d), batching="vmap")(x))
+    assert Stack(list(d))(x).shape == (3, 5)
+    for i in range(3):  # each member's slice is that member's own output
+        torch.testing.assert_close(fast(z)[i], g[i](z[i]))
+    assert Stack([Generator(latent_dim=4, channels=2, image_size=32) for _ in range(2)]).batching == "vmap"
+    with pytest.raises(ValueError, match="batching='vmap'"):
+        Stack([Discriminator(channels=2, image_size=32)], batching="bmm")

@@ -68,7 +68,7 @@ class Stack:
         base: a copy of the first module on the ``meta`` device: the architecture only.
     """
 
-    def __init__(self, modules: Sequence[nn.Module], *, randomness: str = "error"):
+    def __init__(self, modules: Sequence[nn.Module], *, randomness: str = "error", batching: str = "auto"):
         modules = list(modules)
         if not modules:
             raise ValueError("Stack needs at least one module; got an empty list.")
@@ -83,6 +83,16 @@ class Stack:
         self.k = len(modules)
         self.randomness = randomness
         self.training = True
+        if batching not in ("auto", "vmap", "bmm"):
+            raise ValueError(f"batching must be 'auto', 'vmap' or 'bmm', got {batching!r}.")
+        eligible = _bmm_eligible(self.base)
+        if batching == "bmm" and not eligible:
+            raise ValueError(f"batching='bmm' needs a row-wise MLP ({', '.join(t.__name__ for t in _ROWWISE)} made of "
+                             f"Linear layers and elementwise activations); {type(self.base).__name__} is not one. "
+                             "Use batching='vmap' (any module).")
+        self.batching = "bmm" if batching == "bmm" or (batching == "auto" and eligible) else "vmap"
+        self.twin = _bmm_twin(self.base) if self.batching == "bmm" else None
+        self._out_shapes: dict[tuple, torch.Size] = {}
 
     def __call__(self, *inputs: Tensor, in_dims: int | None | tuple = 0, method: str | None = None) -> Tensor:
         """Run every member on its own input: ``inputs`` are ``(K, B, ...)``; returns ``(K, ...)``.
@@ -92,6 +102,8 @@ class Stack:
         """
         dims = in_dims if isinstance(in_dims, tuple) else (in_dims,) * len(inputs)
         self.base.train(self.training)
+        if self.twin is not None and method is None and len(inputs) == 1 and dims == (0,):
+            return self._bmm_call(inputs[0])
 
         def one(params: dict, buffers: dict, *xs: Tensor) -> Tensor:
             if method is None:
@@ -102,6 +114,14 @@ class Stack:
                 {f"m.{n}": v for n, v in params.items()}, {f"m.{n}": v for n, v in buffers.items()}), xs)
 
         return torch.vmap(one, in_dims=(0, 0, *dims), randomness=self.randomness)(self.params, self.buffers, *inputs)
+
+    def _bmm_call(self, x: Tensor) -> Tensor:
+        """The MLP as batched matrix products (``torch.baddbmm``), no ``vmap``: ``(K, B, in) -> (K, ...)``."""
+        key = tuple(x.shape[1:])
+        if key not in self._out_shapes:  # one member's output shape, from the architecture on the meta device
+            self._out_shapes[key] = self.base(torch.empty(key, device="meta")).shape
+        out = functional_call(self.twin, (self.params, self.buffers), (x,))
+        return out.reshape(self.k, *self._out_shapes[key])
 
     def train(self, mode: bool = True) -> "Stack":
         self.training = mode
@@ -122,6 +142,51 @@ class Stack:
     def members(self, template: nn.Module | None = None) -> list[nn.Module]:
         """Every member as an ordinary module."""
         return [self.member(i, template) for i in range(self.k)]
+
+
+# modules whose forward acts on each row of the batch alone (so K stacked batches can run through one call)
+def _rowwise_types() -> tuple[type, ...]:
+    from ..models.toy import ToyDiscriminator, ToyGenerator
+
+    return (ToyGenerator, ToyDiscriminator, nn.Sequential, nn.Linear)
+
+
+_ELEMENTWISE = (nn.ReLU, nn.LeakyReLU, nn.Tanh, nn.Sigmoid, nn.Identity, nn.ELU, nn.SiLU, nn.GELU, nn.Softplus)
+_ROWWISE = (nn.Sequential, nn.Linear)  # and the toy GAN networks
+
+
+def _bmm_eligible(module: nn.Module) -> bool:
+    """A module the bmm path computes exactly: a row-wise MLP of Linear layers and elementwise activations."""
+    if type(module) not in _rowwise_types():
+        return False
+    return all(isinstance(m, (nn.Linear, *_ELEMENTWISE)) or type(m) in _rowwise_types()
+               for m in module.modules())
+
+
+class _StackedLinear(nn.Module):
+    """``nn.Linear`` for stacked weights: ``x (K, B, in) -> baddbmm(bias, x, weight^T)``."""
+
+    def __init__(self, linear: nn.Linear):
+        super().__init__()
+        self.weight = linear.weight
+        self.bias = linear.bias
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.bias is None:
+            return torch.bmm(x, self.weight.transpose(1, 2))
+        return torch.baddbmm(self.bias.unsqueeze(1), x, self.weight.transpose(1, 2))
+
+
+def _bmm_twin(base: nn.Module) -> nn.Module:
+    """A copy of ``base`` (on meta) whose Linear layers take stacked weights; same parameter names."""
+    twin = copy.deepcopy(base)
+    if isinstance(twin, nn.Linear):
+        return _StackedLinear(twin)
+    for name, child in list(twin.named_modules()):
+        for attr, sub in list(child.named_children()):
+            if isinstance(sub, nn.Linear):
+                setattr(child, attr, _StackedLinear(sub))
+    return twin
 
 
 class _MethodCall(nn.Module):

@@ -68,7 +68,8 @@ def stacked_gradient_penalty(critic: Stack, real: Tensor, fake: Tensor, alpha: T
     independent, so the gradient of the summed scores with respect to the stacked mixed
     points is each member's own input gradient.
     """
-    mixed = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
+    leaf = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
+    mixed = leaf.view_as(leaf)  # a non-leaf: FlopCounterMode's module hooks refuse autograd.grad on a leaf
     (grad,) = torch.autograd.grad(critic(mixed).sum(), mixed, create_graph=True)
     return ((grad.flatten(2).norm(2, dim=2) - 1) ** 2).mean(1)
 
