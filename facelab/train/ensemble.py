@@ -101,9 +101,10 @@ class Stack:
         another method of the module instead of ``forward`` (e.g. ``"features"``).
         """
         dims = in_dims if isinstance(in_dims, tuple) else (in_dims,) * len(inputs)
-        self.base.train(self.training)
         if self.twin is not None and method is None and len(inputs) == 1 and dims == (0,):
             return self._bmm_call(inputs[0])
+        if self.base.training != self.training:
+            self.base.train(self.training)
 
         def one(params: dict, buffers: dict, *xs: Tensor) -> Tensor:
             if method is None:
@@ -120,8 +121,14 @@ class Stack:
         key = tuple(x.shape[1:])
         if key not in self._out_shapes:  # one member's output shape, from the architecture on the meta device
             self._out_shapes[key] = self.base(torch.empty(key, device="meta")).shape
-        out = functional_call(self.twin, (self.params, self.buffers), (x,))
-        return out.reshape(self.k, *self._out_shapes[key])
+        for layer in self.twin:  # (weight name, bias name) of a Linear, or an elementwise module
+            if isinstance(layer, tuple):
+                weight, bias = self.params[layer[0]], self.params.get(layer[1])
+                x = (torch.bmm(x, weight.transpose(1, 2)) if bias is None
+                     else torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2)))
+            else:
+                x = layer(x)
+        return x.reshape(self.k, *self._out_shapes[key])
 
     def train(self, mode: bool = True) -> "Stack":
         self.training = mode
@@ -163,30 +170,16 @@ def _bmm_eligible(module: nn.Module) -> bool:
                for m in module.modules())
 
 
-class _StackedLinear(nn.Module):
-    """``nn.Linear`` for stacked weights: ``x (K, B, in) -> baddbmm(bias, x, weight^T)``."""
-
-    def __init__(self, linear: nn.Linear):
-        super().__init__()
-        self.weight = linear.weight
-        self.bias = linear.bias
-
-    def forward(self, x: Tensor) -> Tensor:
-        if self.bias is None:
-            return torch.bmm(x, self.weight.transpose(1, 2))
-        return torch.baddbmm(self.bias.unsqueeze(1), x, self.weight.transpose(1, 2))
-
-
-def _bmm_twin(base: nn.Module) -> nn.Module:
-    """A copy of ``base`` (on meta) whose Linear layers take stacked weights; same parameter names."""
-    twin = copy.deepcopy(base)
-    if isinstance(twin, nn.Linear):
-        return _StackedLinear(twin)
-    for name, child in list(twin.named_modules()):
-        for attr, sub in list(child.named_children()):
-            if isinstance(sub, nn.Linear):
-                setattr(child, attr, _StackedLinear(sub))
-    return twin
+def _bmm_twin(base: nn.Module) -> list:
+    """The layers of a row-wise MLP in order: ``(weight name, bias name)`` for a Linear, else the module."""
+    layers: list = []
+    for name, module in base.named_modules():
+        if isinstance(module, nn.Linear):
+            prefix = f"{name}." if name else ""
+            layers.append((f"{prefix}weight", f"{prefix}bias" if module.bias is not None else None))
+        elif isinstance(module, _ELEMENTWISE):
+            layers.append(module)
+    return layers
 
 
 class _MethodCall(nn.Module):

@@ -150,6 +150,7 @@ def train_gan_ensemble(
     histories = [GANHistory(probabilistic=objective.probabilistic) for _ in seeds]
     d_params, g_params = list(discriminator.params.values()), list(generator.params.values())
     b = config.batch_size
+    joint = discriminator.batching == "bmm"
 
     def d_output(scores: Tensor) -> Tensor:
         scores = scores.detach().float()
@@ -163,7 +164,10 @@ def train_gan_ensemble(
             real = torch.stack([draw(b, r) for r in rngs])                         # (K, B, ...)
             z = torch.stack([torch.randn(b, latent_dim, generator=r) for r in rngs])
             fake = generator(z)
-            real_scores, fake_scores = discriminator(real), discriminator(fake.detach())
+            if joint:  # a row-wise critic: one pass over [real, fake] is the same arithmetic as two, in bigger products
+                real_scores, fake_scores = discriminator(torch.cat([real, fake.detach()], 1)).split(b, 1)
+            else:  # batch norm: each batch normalised on its own, as train_gan does
+                real_scores, fake_scores = discriminator(real), discriminator(fake.detach())
             loss_d = loss_d_fn(real_scores.float(), fake_scores.float())             # (K,)
             total_d = loss_d
             if use_gp:
