@@ -125,3 +125,28 @@ def test_bmm_and_vmap_batching_agree_and_pick_the_right_modules():
     assert Stack([Generator(latent_dim=4, channels=2, image_size=32) for _ in range(2)]).batching == "vmap"
     with pytest.raises(ValueError, match="batching='vmap'"):
         Stack([Discriminator(channels=2, image_size=32)], batching="bmm")
+
+
+def test_recogniser_with_margin_head_stacks_member_by_member():
+    from facelab.losses.margin import get_head
+    from facelab.models.recognition import FaceEmbedder
+
+    def make(seed):
+        torch.manual_seed(seed)
+        return (FaceEmbedder(embedding_dim=8, channels=4, image_size=32, dropout=0.0),
+                get_head("arcface", 8, 5, scale=16.0))
+
+    pairs = [make(s) for s in (0, 1)]
+    emb, head = Stack([p[0] for p in pairs]), Stack([p[1] for p in pairs])
+    x, y = torch.randn(2, 6, 3, 32, 32), torch.randint(5, (2, 6))
+    logits = head(emb(x, method="features"), y)  # train mode: each member's batch-norm statistics
+    loss = torch.vmap(torch.nn.functional.cross_entropy)(logits, y)
+    grads = torch.autograd.grad(loss.sum(), list(emb.params.values()))
+    for i, (e, h) in enumerate(pairs):
+        ref = torch.nn.functional.cross_entropy(h(e.features(x[i]), y[i]), y[i])
+        assert loss[i].item() == pytest.approx(ref.item(), rel=1e-5)
+        ref_grads = torch.autograd.grad(ref, list(e.parameters()))
+        for g, r in zip(grads, ref_grads):
+            torch.testing.assert_close(g[i], r, atol=1e-5, rtol=1e-4)
+        for name, buf in e.named_buffers():  # running statistics updated per member
+            torch.testing.assert_close(emb.buffers[name][i], buf)
