@@ -27,11 +27,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import statistics
 import sys
-import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -40,6 +38,8 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .bench_measure import _PeakMemory, _sync, measure_bf16_peak
 
 __all__ = ["BenchSize", "SIZES", "run_benchmark", "format_table", "measure_bf16_peak", "main"]
 
@@ -192,53 +192,6 @@ def _facelab_recognition(size: BenchSize, device: torch.device, images: torch.Te
 
 
 # ----------------------------------------------------------------------------- measuring
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def _rss_bytes() -> int | None:
-    try:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, AttributeError):
-        return None
-
-
-class _PeakMemory:
-    """Peak memory of a block: the CUDA allocator's peak, or the resident-set growth on a CPU."""
-
-    def __init__(self, device: torch.device):
-        self.device, self.peak_mib = device, None
-        self._stop = threading.Event()
-
-    def __enter__(self) -> "_PeakMemory":
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-            torch.cuda.reset_peak_memory_stats(self.device)
-        else:
-            self._base = _rss_bytes()
-            self._max = self._base
-            if self._base is not None:
-                self._thread = threading.Thread(target=self._watch, daemon=True)
-                self._thread.start()
-        return self
-
-    def _watch(self) -> None:
-        while not self._stop.wait(0.002):
-            self._max = max(self._max, _rss_bytes() or 0)
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-            self.peak_mib = torch.cuda.max_memory_allocated(self.device) / 2**20
-        elif self._base is not None:
-            self._stop.set()
-            self._thread.join()
-            self._max = max(self._max, _rss_bytes() or 0)
-            self.peak_mib = max(self._max - self._base, 0) / 2**20
-
-
 def _count_flops(make_step: Callable[[BenchSize], Callable[[], None]], size: BenchSize, batch_size: int) -> float:
     """Model FLOPs of one training step (forward and backward) at ``batch_size``.
 
@@ -252,22 +205,6 @@ def _count_flops(make_step: Callable[[BenchSize], Callable[[], None]], size: Ben
     with FlopCounterMode(display=False) as counter:
         step()
     return counter.get_total_flops() * batch_size / 2
-
-
-def measure_bf16_peak(device: torch.device, n: int = 8192, repeats: int = 10) -> float | None:
-    """The card's achievable bf16 TFLOP/s: a ``n x n`` by ``n x n`` matrix product, timed (CUDA only)."""
-    if device.type != "cuda":
-        return None
-    a = torch.randn(n, n, device=device, dtype=torch.bfloat16)
-    b = torch.randn(n, n, device=device, dtype=torch.bfloat16)
-    for _ in range(3):
-        a @ b
-    torch.cuda.synchronize(device)
-    tic = time.perf_counter()
-    for _ in range(repeats):
-        a @ b
-    torch.cuda.synchronize(device)
-    return 2 * n**3 * repeats / (time.perf_counter() - tic) / 1e12
 
 
 def _time_pair(runs: dict[str, Callable[[], None]], device: torch.device, repeats: int) -> tuple[dict, dict]:
@@ -407,10 +344,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: automatic)")
     parser.add_argument("--compile", action="store_true", help="also time facelab's loop with torch.compile")
     parser.add_argument("--out", default=None, help="write the results as JSON to this file")
+    parser.add_argument("--ensemble", action="store_true",
+                        help="time K members trained as one computation against K sequential runs "
+                             "(facelab.bench_ensemble; CPU; --sizes, --steps, --compile do not apply)")
+    parser.add_argument("--members", default="1,5,10", help="with --ensemble: the ensemble sizes K")
+    parser.add_argument("--cases", default="toy-nonsaturating,toy-wgan-gp,dcgan-quick,recognition-quick",
+                        help="with --ensemble: which rows")
+    parser.add_argument("--scale", type=float, default=1.0, help="with --ensemble: multiplies the steps per row")
 
 
 def run_from_args(args: argparse.Namespace) -> int:
     """Run the benchmark as the parsed options say, print the table, write the JSON."""
+    if getattr(args, "ensemble", False):
+        from .bench_ensemble import ensemble_from_args
+
+        return ensemble_from_args(args)
     names = [s.strip() for s in args.sizes.split(",") if s.strip()]
     unknown = [s for s in names if s not in SIZES]
     if unknown or not names:

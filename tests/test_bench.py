@@ -44,3 +44,34 @@ def test_table_shows_the_fraction_of_the_gpu_peak():
 def test_unknown_size_says_which_exist():
     with pytest.raises(SystemExit, match="quick"):
         main(["bench", "--sizes", "huge"])
+
+
+def test_cpu_peak_is_cores_fma_units_lanes_two_and_clock():
+    from facelab.bench_ensemble import cpu_fp32_peak
+
+    text = "processor : 0\ncpu MHz : 2000.000\nflags : fpu sse2 avx avx2 fma avx512f\n" \
+           "processor : 1\ncpu MHz : 2450.000\nflags : fpu sse2 avx avx2 fma avx512f\n"
+    peak = cpu_fp32_peak(threads=2, cpuinfo=text)
+    assert peak["lanes"] == 16 and peak["ghz"] == 2.45
+    assert peak["gflops"] == 2 * 2 * 16 * 2 * 2.45
+    avx2 = cpu_fp32_peak(threads=2, fma_units=2, cpuinfo=text.replace(" avx512f", ""))
+    assert avx2["lanes"] == 8 and avx2["gflops"] == pytest.approx(156.8)  # issue 17's figure for this machine
+    with pytest.raises(ValueError, match="cpu MHz"):
+        cpu_fp32_peak(cpuinfo="flags : avx2\n")
+
+
+def test_ensemble_bench_runs_tiny_and_reports_ratios(tmp_path, capsys):
+    out = tmp_path / "ens.json"
+    assert main(["bench", "--ensemble", "--members", "1,2", "--cases", "toy-nonsaturating", "--scale", "0.02",
+                 "--repeats", "1", "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    rows = report["results"]
+    assert {(r["members"], r["mode"]) for r in rows} == {(k, m) for k in (1, 2) for m in ("batched", "sequential")}
+    for r in rows:
+        assert r["steps"] == 4 and r["seconds"] > 0 and 0 < r["fraction_of_peak"] < 1
+        assert r["images_per_second_per_member"] == pytest.approx(r["batch_size"] * r["steps"] / r["seconds"])
+        if r["mode"] == "sequential":
+            assert r["speedup_vs_sequential"] == 1.0
+    assert "| toy-nonsaturating | 2 | batched |" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="toy-wgan-gp"):
+        main(["bench", "--ensemble", "--cases", "toy-typo"])
