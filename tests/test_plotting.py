@@ -99,3 +99,28 @@ def test_plot_panels_puts_at_most_three_side_by_side():
     assert len({round(ax.get_position().x0, 3) for ax in four.axes}) == 2
     with pytest.raises(ValueError, match="ncols <= 3"):
         plotting.plot_panels(draw, [(real, fake)] * 5, list("abcde"), ncols=5)
+
+
+def test_nbval_stores_the_last_frame_of_a_live_display():
+    """chapters/conftest.py applies update_display_data (which nbval drops) to the output it updates."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "facelab_chapters_conftest", Path(__file__).resolve().parents[1] / "chapters" / "conftest.py")
+    conftest = importlib.util.module_from_spec(spec)
+    import sys
+    sys.modules[spec.name] = conftest  # its dataclasses look their module up
+    spec.loader.exec_module(conftest)
+    updates, outputs = conftest.DisplayUpdates(), []
+
+    def message(kind, step, display_id="live"):
+        return {"msg_type": kind, "content": {"data": {"text/plain": f"step {step}"}, "metadata": {},
+                                              "transient": {"display_id": display_id}}}
+
+    updates.observe(message("display_data", 200), outputs)
+    outputs.append({"output_type": "display_data", "data": {"text/plain": "step 200"}, "metadata": {}})
+    for step in (400, 1000):
+        updates.observe(message("update_display_data", step), outputs)
+    updates.observe(message("update_display_data", 5, display_id="another"), outputs)  # unknown id: ignored
+    assert [out["data"]["text/plain"] for out in outputs] == ["step 1000"]
