@@ -81,6 +81,9 @@ def test_book_style_narrows_wide_figures_to_the_page_and_keeps_fonts_readable():
     fig, _ = plt.subplots(1, 3, figsize=(13, 4))
     width, height = fig.get_size_inches()
     assert width == style.PAGE_WIDTH_IN and height == pytest.approx(4 * (style.PAGE_WIDTH_IN / 13) ** 0.5)
+    fig.axes[0].set_title("small", fontsize=7)
+    fig.canvas.draw()
+    assert fig.axes[0].title.get_fontsize() == style.MIN_FONT_PT  # raised when drawn
     narrow, _ = plt.subplots(figsize=(4, 3))
     assert tuple(narrow.get_size_inches()) == (4, 3)  # figures that fit are left alone
     from matplotlib import rcParams
