@@ -56,7 +56,7 @@
   }
 
   // 4. NumPy / torch reprs instead of numbers
-  const repr = shown.match(/\b(?:np|numpy)\.(?:float|int|uint|bool|complex|str)\w*\(|\btensor\([-\d.]/);
+  const repr = shown.match(/\b(?:np|numpy)\.(?:float|int|uint|bool|complex|str)\w*\(|\btensor\(\[*[-\d.]|grad_fn=</);
   if (repr) report("numpy repr", repr[0]);
 
   // 5. literal Markdown emphasis markers in the prose
