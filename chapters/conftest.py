@@ -8,6 +8,10 @@ already executed and renders those outputs instead of running the chapter a seco
 shows is exactly what the tests checked, and ``make test`` pays for each chapter once.
 
 A notebook with a failed, skipped or missing cell is not cached, so the build executes it itself.
+
+nbval keeps the first ``display_data`` of a live display and drops its ``update_display_data`` messages, so a
+live plot (``facelab.plotting.LiveGANPlot``) would be stored, and shown in the book, as its first frame. This
+plugin applies each update to the output it updates (as Jupyter and nbclient do): the book shows the last frame.
 """
 
 from __future__ import annotations
@@ -31,13 +35,72 @@ class _Execution:
 
 
 _executions: dict[Path, _Execution] = {}
+_running: list = [None]  # the nbval cell being executed
+
+
+class DisplayUpdates:
+    """Applies ``update_display_data`` messages to the stored outputs that nbval collected for a cell.
+
+    ``observe(message, outputs)`` sees every iopub message of the running cell and that cell's output list
+    (nbval appends the output of a ``display_data`` message right after reading it).
+    """
+
+    def __init__(self):
+        self.outputs: dict[str, dict] = {}  # display_id -> the stored output it names
+        self._pending: tuple | None = None  # (display_id, outputs, index) of a display not yet appended
+
+    def _resolve(self) -> None:
+        if self._pending is not None:
+            display_id, outputs, index = self._pending
+            if len(outputs) > index:
+                self.outputs[display_id] = outputs[index]
+            self._pending = None
+
+    def observe(self, message: dict, outputs: list | None) -> None:
+        self._resolve()
+        kind = message.get("msg_type") or message.get("header", {}).get("msg_type")
+        content = message.get("content", {})
+        display_id = (content.get("transient") or {}).get("display_id")
+        if not display_id:
+            return
+        if kind == "display_data" and outputs is not None:
+            self._pending = (display_id, outputs, len(outputs))
+        elif kind == "update_display_data" and display_id in self.outputs:
+            stored = self.outputs[display_id]
+            stored["data"] = nbformat.from_dict(dict(content.get("data", {})))
+            stored["metadata"] = nbformat.from_dict(dict(content.get("metadata", {})))
+
+
+def _apply_display_updates_in_nbval() -> None:
+    try:
+        from nbval.plugin import IPyNbFile
+    except ImportError:  # pragma: no cover - nbval not installed: nothing to patch
+        return
+    if getattr(IPyNbFile.get_kernel_message, "facelab_display_updates", False):
+        return
+    original = IPyNbFile.get_kernel_message
+
+    def get_kernel_message(self, *args, **kwargs):
+        message = original(self, *args, **kwargs)
+        item = _running[0]
+        updates = self.__dict__.setdefault("_facelab_display_updates", DisplayUpdates())
+        updates.observe(message, getattr(item, "test_outputs", None) if item is not None else None)
+        return message
+
+    get_kernel_message.facelab_display_updates = True
+    IPyNbFile.get_kernel_message = get_kernel_message
+
+
+_apply_display_updates_in_nbval()
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_call(item):
     """Time each notebook cell (the notebook's execution time is the sum over its cells)."""
     tic = time.perf_counter()
+    _running[0] = item if hasattr(item, "cell_num") else None
     yield
+    _running[0] = None
     if hasattr(item, "cell_num"):
         _executions.setdefault(Path(str(item.fspath)), _Execution()).seconds += time.perf_counter() - tic
 

@@ -1,10 +1,14 @@
 """Plotting helpers. Each returns a matplotlib ``Figure`` and never calls ``plt.show()``.
 
 The book and nbval display a returned figure once; returning it (instead of
-showing it) also lets a reader save or restyle it.
+showing it) also lets a reader save or restyle it. Importing this module applies the book's figure
+style (:mod:`facelab.style`): fonts readable at the page's width, figures no wider than the page.
 """
 from __future__ import annotations
 
+import base64
+import html
+import io
 from typing import Any, Sequence
 
 import matplotlib.pyplot as plt
@@ -12,6 +16,10 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 from torchvision.utils import make_grid
+
+from facelab.style import MAX_PANELS_PER_ROW, use_book_style
+
+use_book_style()
 
 
 def to_image(images: torch.Tensor, nrow: int = 8, padding: int = 2) -> np.ndarray:
@@ -148,8 +156,19 @@ def plot_samples_2d(real: torch.Tensor, fake: torch.Tensor, title: str | None = 
 
 def plot_panels(draw, items: Sequence[Any], titles: Sequence[str], ncols: int | None = None,
                 size: float = 3.0, suptitle: str | None = None, **kwargs) -> Figure:
-    """A row (or grid) of panels, calling ``draw(item, ax=ax, title=title, **kwargs)`` for each."""
-    ncols = ncols or len(items)
+    """A grid of panels, calling ``draw(item, ax=ax, title=title, **kwargs)`` for each.
+
+    At most :data:`facelab.style.MAX_PANELS_PER_ROW` (3) panels go side by side, so each stays readable at
+    the page's width; more items wrap onto further rows.
+
+    Raises:
+        ValueError: ``ncols`` asks for more than three panels in a row.
+    """
+    if ncols is not None and ncols > MAX_PANELS_PER_ROW:
+        raise ValueError(f"plot_panels: ncols={ncols} puts more than {MAX_PANELS_PER_ROW} panels side by side, "
+                         f"too small to read at the page's width; use ncols <= {MAX_PANELS_PER_ROW} "
+                         "(the items wrap onto more rows).")
+    ncols = ncols or (2 if len(items) == 4 else min(len(items), MAX_PANELS_PER_ROW))  # 4 panels: 2 x 2
     nrows = int(np.ceil(len(items) / ncols))
     fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), squeeze=False)
     for ax, item, title in zip(axes.flat, items, titles):
@@ -165,22 +184,38 @@ def plot_panels(draw, items: Sequence[Any], titles: Sequence[str], ncols: int | 
 class LiveGANPlot:
     """A training callback that redraws the latest samples and the loss curves in place.
 
-    Use as ``train_gan(..., callbacks=[LiveGANPlot()])`` in a notebook. Outside
+    Use as ``train_gan(..., callbacks=[LiveGANPlot(total_steps=...)])`` in a notebook. Outside
     IPython it does nothing, so scripts and tests can pass it too.
+
+    Each frame is one display updated in place, so the notebook (and the book, which stores the display's
+    last state) shows the final step. The frame says which step it is, in its caption and in the HTML
+    attributes ``data-live-step`` / ``data-live-total`` that the book's browser test reads.
     """
 
     #: It only draws, so a run that uses it is still named and reused by :mod:`facelab.runs`.
     display_only = True
 
-    def __init__(self, nrow: int = 8, max_images: int = 32):
-        self.nrow, self.max_images = nrow, max_images
+    def __init__(self, nrow: int = 8, max_images: int = 32, total_steps: int | None = None):
+        self.nrow, self.max_images, self.total_steps = nrow, max_images, total_steps
         self._handle = None
 
-    def __call__(self, history: Any, step: int) -> None:
-        try:
-            from IPython.display import display
-        except ImportError:  # pragma: no cover - plain Python
-            return
+    def frame(self, history: Any, step: int) -> dict[str, str]:
+        """The display bundle of the frame at ``step``: an HTML figure, its PNG and a text line."""
+        fig = self.figure(history, step)
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", bbox_inches="tight")
+        plt.close(fig)
+        png = base64.b64encode(buffer.getvalue()).decode("ascii")
+        of_total = f" of {self.total_steps:,}" if self.total_steps else ""
+        caption = f"Live training plot, step {step:,}{of_total}"
+        total_attribute = f' data-live-total="{self.total_steps}"' if self.total_steps else ""
+        page = (f'<figure class="facelab-live-plot" data-live-step="{step}"{total_attribute}>'
+                f'<img src="data:image/png;base64,{png}" alt="{html.escape(caption)}">'
+                f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+        return {"text/html": page, "image/png": png, "text/plain": caption}
+
+    def figure(self, history: Any, step: int) -> Figure:
+        """The latest fixed-noise samples and the loss curves so far."""
         fig, (ax_img, ax_loss) = plt.subplots(1, 2, figsize=(9, 3.2), gridspec_kw={"width_ratios": [1.2, 1]})
         show_images(history.samples[-1][: self.max_images], nrow=self.nrow, ax=ax_img,
                     title=f"fixed-noise samples, step {step}")
@@ -190,8 +225,18 @@ class LiveGANPlot:
         ax_loss.legend()
         ax_loss.grid(alpha=0.3)
         fig.tight_layout()
+        return fig
+
+    def __call__(self, history: Any, step: int) -> None:
+        try:
+            from IPython import get_ipython
+            from IPython.display import display
+        except ImportError:  # pragma: no cover - plain Python
+            return
+        if get_ipython() is None:  # a script or a test: nothing to draw into
+            return
+        bundle = self.frame(history, step)
         if self._handle is None:
-            self._handle = display(fig, display_id=True)
+            self._handle = display(bundle, raw=True, display_id=True)
         else:
-            self._handle.update(fig)
-        plt.close(fig)
+            self._handle.update(bundle, raw=True)

@@ -48,7 +48,10 @@ def test_first_cells_set_up_colab_and_print_banner(path):
 def test_chapter_structure(path):
     markdown = "\n".join(_cells(path, "markdown"))
     code = "\n".join(_cells(path, "code"))
-    assert re.search(r"^#\s+\d+\.", markdown, re.M), "a chapter opens with a numbered title"
+    assert re.search(r"^#\s+\S", markdown, re.M), "a chapter opens with a title"
+    numbered = re.findall(r"(?m)^#+\s+\d+(?:\.\d+)*\.?\s", markdown)
+    assert not numbered, (f"hand-numbered headings {numbered}: Jupyter Book numbers chapters and sections "
+                          "(`numbered: true` in _toc.yml), so figures number per chapter; drop the numbers")
     assert "What you will learn" in markdown and "What you need" in markdown
     opening = _cells(path, "markdown")[0]
     assert "{doc}`../book/colab`" in opening, "the opening tells the reader how to run the chapter on a Colab GPU"
@@ -64,6 +67,10 @@ def test_toc_lists_every_chapter_and_nothing_missing():
         assert any((ROOT / f"{name}{ext}").exists() for ext in ("", ".md", ".ipynb")), f"{name} in _toc.yml is missing"
     for path in CHAPTERS:
         assert f"chapters/{path.stem}" in listed, f"{path.name} is not in _toc.yml"
+    parts = yaml.safe_load(toc)["parts"]
+    for part in parts:
+        if any(chapter["file"].startswith("chapters/") for chapter in part["chapters"]):
+            assert part.get("numbered") is True, f"part {part['caption']!r}: set `numbered: true` (chapter numbers)"
 
 
 def test_requirements_do_not_pin_colab_packages():

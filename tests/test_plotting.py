@@ -65,3 +65,65 @@ def test_live_gan_plot_runs_outside_a_notebook():
     live = plotting.LiveGANPlot(max_images=4)
     live(history(), 100)
     live(history(), 100)  # the second call updates the same display
+
+
+def test_live_gan_plot_frame_names_its_step_and_total():
+    live = plotting.LiveGANPlot(max_images=4, total_steps=1000)
+    frame = live.frame(history(), 1000)
+    assert 'data-live-step="1000"' in frame["text/html"] and 'data-live-total="1000"' in frame["text/html"]
+    assert frame["text/plain"] == "Live training plot, step 1,000 of 1,000"
+    import base64
+    assert base64.b64decode(frame["image/png"])[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_book_style_narrows_wide_figures_to_the_page_and_keeps_fonts_readable():
+    from facelab import style
+    fig, _ = plt.subplots(1, 3, figsize=(13, 4))
+    width, height = fig.get_size_inches()
+    assert width == style.PAGE_WIDTH_IN and height == pytest.approx(4 * (style.PAGE_WIDTH_IN / 13) ** 0.5)
+    fig.axes[0].set_title("small", fontsize=7)
+    fig.canvas.draw()
+    assert fig.axes[0].title.get_fontsize() == style.MIN_FONT_PT  # raised when drawn
+    narrow, _ = plt.subplots(figsize=(4, 3))
+    assert tuple(narrow.get_size_inches()) == (4, 3)  # figures that fit are left alone
+    from matplotlib import rcParams
+    from matplotlib.font_manager import FontProperties
+    for key in ("font.size", "axes.labelsize", "axes.titlesize", "xtick.labelsize", "ytick.labelsize",
+                "legend.fontsize"):
+        assert FontProperties(size=rcParams[key]).get_size_in_points() >= style.MIN_FONT_PT, key
+
+
+def test_plot_panels_puts_at_most_three_side_by_side():
+    real, fake = torch.randn(20, 2), torch.randn(20, 2)
+    draw = lambda item, ax, title: plotting.plot_samples_2d(*item, ax=ax, title=title)  # noqa: E731
+    five = plotting.plot_panels(draw, [(real, fake)] * 5, list("abcde"))
+    assert len({round(ax.get_position().x0, 3) for ax in five.axes}) == 3  # 3 columns, 2 rows
+    four = plotting.plot_panels(draw, [(real, fake)] * 4, list("abcd"))
+    assert len({round(ax.get_position().x0, 3) for ax in four.axes}) == 2
+    with pytest.raises(ValueError, match="ncols <= 3"):
+        plotting.plot_panels(draw, [(real, fake)] * 5, list("abcde"), ncols=5)
+
+
+def test_nbval_stores_the_last_frame_of_a_live_display():
+    """chapters/conftest.py applies update_display_data (which nbval drops) to the output it updates."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "facelab_chapters_conftest", Path(__file__).resolve().parents[1] / "chapters" / "conftest.py")
+    conftest = importlib.util.module_from_spec(spec)
+    import sys
+    sys.modules[spec.name] = conftest  # its dataclasses look their module up
+    spec.loader.exec_module(conftest)
+    updates, outputs = conftest.DisplayUpdates(), []
+
+    def message(kind, step, display_id="live"):
+        return {"msg_type": kind, "content": {"data": {"text/plain": f"step {step}"}, "metadata": {},
+                                              "transient": {"display_id": display_id}}}
+
+    updates.observe(message("display_data", 200), outputs)
+    outputs.append({"output_type": "display_data", "data": {"text/plain": "step 200"}, "metadata": {}})
+    for step in (400, 1000):
+        updates.observe(message("update_display_data", step), outputs)
+    updates.observe(message("update_display_data", 5, display_id="another"), outputs)  # unknown id: ignored
+    assert [out["data"]["text/plain"] for out in outputs] == ["step 1000"]

@@ -5,11 +5,24 @@
   browser. Each page keeps one copy of each script.
 * pydata-sphinx-theme logs "Got invalid theme mode" on a reader's first visit unless a default colour
   mode is set. The book uses the light mode: its figures are drawn on white.
+* tqdm's notebook progress bar is an ipywidget. The static book has no widget state, so it would be an empty
+  box, and its text/plain fallback is the bar as it was drawn at 0 %: such an output is dropped.
+* The bibliography's author-year style (``facelab_bibstyle``) and the book's stylesheet (``book/_static``:
+  long inline code wraps on a phone, wide tables and, on a phone, display maths scroll in their own box).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
+
+from docutils import nodes
+from sphinx.transforms.post_transforms import SphinxPostTransform
+
+import facelab_bibstyle
+
+STATIC = Path(__file__).resolve().parents[1] / "_static"
+WIDGET_MIME_TYPES = ("application/vnd.jupyter.widget-view+json", "application/vnd.jupyter.widget-state+json")
 
 
 def _script_key(script: Any) -> tuple:
@@ -38,7 +51,32 @@ def default_light_mode(app, pagename, templatename, context, doctree) -> None:
         context["default_mode"] = "light"
 
 
+class DropWidgetOutputs(SphinxPostTransform):
+    """Remove every output that is an ipywidget (tqdm's bar), before myst-nb picks a mime type to show."""
+
+    default_priority = 3  # myst-nb's SelectMimeType runs at 4
+
+    def run(self, **kwargs: Any) -> None:
+        def is_bundle(node) -> bool:
+            return isinstance(node, nodes.container) and node.get("nb_element") == "mime_bundle"
+
+        for bundle in list(self.document.findall(is_bundle)):
+            if any(child.get("mime_type") in WIDGET_MIME_TYPES for child in bundle.children):
+                parent = bundle.parent
+                parent.remove(bundle)
+                if isinstance(parent, nodes.container) and not parent.children and parent.parent is not None:
+                    parent.parent.remove(parent)
+
+
+def add_static_files(app) -> None:
+    app.config.html_static_path.append(str(STATIC))
+    app.add_css_file("facelab.css")
+
+
 def setup(app):
+    facelab_bibstyle.register()
+    app.add_post_transform(DropWidgetOutputs)
+    app.connect("builder-inited", add_static_files)
     app.connect("html-page-context", default_light_mode)
     app.connect("html-page-context", dedupe_scripts)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -392,9 +392,11 @@ def run_gan_for_recognition(
 # ----------------------------------------------------------------------------- figures
 def plot_gan_for_recognition(result: GanForRecognitionResult) -> Figure:
     """One panel per metric: each seed as a dot, the mean ± standard deviation as a bar with error bars."""
-    fig, axes = plt.subplots(1, len(METRICS), figsize=(3.3 * len(METRICS), 3.4))
+    ncols = 2 if len(METRICS) == 4 else min(len(METRICS), 3)  # at most 3 side by side: readable on the page
+    nrows = -(-len(METRICS) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4 * ncols, 3.4 * nrows), squeeze=False)
     x = np.arange(len(CONDITIONS))
-    for ax, (metric, (label, higher)) in zip(axes, METRICS.items()):
+    for ax, (metric, (label, higher)) in zip(axes.flat, METRICS.items()):
         means = [result.mean(c, metric) for c in CONDITIONS]
         spreads = [result.spread(c, metric) for c in CONDITIONS]
         ax.bar(x, means, yerr=spreads, color=[f"C{i}" for i in range(len(CONDITIONS))], alpha=0.55, capsize=4)
