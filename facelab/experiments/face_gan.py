@@ -34,7 +34,7 @@ from torch import nn
 from facelab.data.base import FaceTensorDataset
 from facelab.models.dcgan import Discriminator, Generator
 from facelab.profile import Profile
-from facelab.runs import RUNS_DIR_ENV, reuse_runs, runs_dir, settings_checkpoint_path
+from facelab.runs import RUNS_DIR_ENV, reuse_runs, run_plan, runs_dir, train_or_reuse
 from facelab.runtime import get_device, seed_everything
 from facelab.train.gan import GANHistory, GANTrainConfig, sample, train_gan
 
@@ -196,10 +196,25 @@ def initial_dcgan(profile: Profile, seed: int = 0) -> tuple[Generator, Discrimin
     return build_dcgan(profile)
 
 
-def default_checkpoint_path(profile: Profile, loss: str = "nonsaturating", seed: int = 0,
-                            **settings: Any) -> Path:
-    """The checkpoint file of a face-GAN run, keyed by everything that determines it (see :mod:`facelab.runs`)."""
-    return settings_checkpoint_path(f"dcgan_{loss}", profile, dict(settings, loss=loss, seed=seed))
+def default_checkpoint_path(profile: Profile, loss: str = "nonsaturating", seed: int = 0, data: Any = None,
+                            steps: int | None = None, **config_overrides: Any) -> Path | None:
+    """The checkpoint file :func:`train_face_gan` writes for these arguments (None: the run is not kept).
+
+    The same function names the file for both (:func:`facelab.runs.run_plan`), keyed by the profile, every
+    setting and the data (default: :func:`load_training_faces` of the profile).
+    """
+    data = load_training_faces(profile) if data is None else data
+    plan = run_plan(f"dcgan_{loss}", profile, _gan_settings(profile, loss, steps, seed, config_overrides), data)
+    return Path(plan["checkpoint_path"]) if plan["checkpoint_path"] else None
+
+
+def _gan_settings(profile: Profile, loss: str, steps: int | None, seed: int, overrides: dict[str, Any]) -> dict:
+    fields = {f.name for f in dataclasses.fields(GANTrainConfig)}
+    unknown = sorted(set(overrides) - fields)
+    if unknown:
+        raise ValueError(f"Unknown training setting(s) {unknown}; valid ones are {sorted(fields)}.")
+    return dict(loss=loss, steps=steps if steps is not None else profile.gan_steps,
+                batch_size=profile.gan_batch_size, sample_every=profile.sample_every, seed=seed, **overrides)
 
 
 def train_face_gan(
@@ -240,40 +255,28 @@ def train_face_gan(
     Raises:
         ValueError: an unknown or invalid setting.
     """
-    fields = {f.name for f in dataclasses.fields(GANTrainConfig)}
-    unknown = sorted(set(config_overrides) - fields)
-    if unknown:
-        raise ValueError(f"Unknown training setting(s) {unknown}; valid ones are {sorted(fields)}.")
-    settings: dict[str, Any] = dict(
-        loss=loss,
-        steps=steps if steps is not None else profile.gan_steps,
-        batch_size=profile.gan_batch_size,
-        sample_every=profile.sample_every,
-        seed=seed,
-    )
-    settings.update(config_overrides)
-    # callbacks that only draw (LiveGANPlot) do not stop reuse; those that measure would miss a reused run
+    settings = _gan_settings(profile, loss, steps, seed, config_overrides)
+    settings["checkpoint_path"] = checkpoint_path
+    # on the quick profile only the default data, with callbacks that only draw (LiveGANPlot), is reused:
+    # callbacks that measure would miss a reused run; on the full profile any data is, keyed by its content
     reusable = models is None and (profile.name == "full" or (
         data is None and all(getattr(callback, "display_only", False) for callback in callbacks)))
-    if checkpoint_path is None and reuse_runs(profile) and reusable:
-        # a run named by its settings: the same call later (another chapter, a reconnected Colab) resumes it
-        checkpoint_path = settings_checkpoint_path(f"dcgan_{settings['loss']}", profile, settings)
-    if checkpoint_path is not None:
-        settings.setdefault("checkpoint_every", 1000)
-    settings["checkpoint_path"] = str(checkpoint_path) if checkpoint_path is not None else None
-    config = GANTrainConfig(**settings)
-
     device = get_device()
     if data is None:
         data = load_training_faces(profile)
     generator, discriminator = models if models is not None else initial_dcgan(profile, seed)
-    # the untrained generator on the fixed noise batch that train_gan draws (same seed, same draw)
-    torch.manual_seed(config.seed)
-    fixed_noise = generator.to(device).sample_latent(config.num_samples, device=device)
-    initial_samples = sample(generator, fixed_noise).cpu()
-    if config.checkpoint_path and Path(config.checkpoint_path).exists():
-        print(f"Resuming from {config.checkpoint_path} (a finished run is reused without training)")
-    history = train_gan(generator, discriminator, data, config, device=device, callbacks=callbacks)
+    initial: list[torch.Tensor] = []
+
+    def train(config: GANTrainConfig) -> GANHistory:
+        # the untrained generator on the fixed noise batch that train_gan draws (same seed, same draw)
+        torch.manual_seed(config.seed)
+        fixed_noise = generator.to(device).sample_latent(config.num_samples, device=device)
+        initial.append(sample(generator, fixed_noise).cpu())
+        return train_gan(generator, discriminator, data, config, device=device, callbacks=callbacks)
+
+    config, history = train_or_reuse(f"dcgan_{loss}", profile, GANTrainConfig, settings, data, train,
+                                     reusable=reusable, label=f"DCGAN ({loss})")
+    initial_samples = initial[0]
     return FaceGANRun(generator, discriminator, history, config, profile, device,
                       Path(config.checkpoint_path) if config.checkpoint_path else None, initial_samples)
 

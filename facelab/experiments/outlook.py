@@ -33,7 +33,7 @@ from facelab.metrics.gan import fid_kid_baselines, frechet_distance, kernel_ince
 from facelab.models.vae import VAE
 from facelab.profile import Profile
 from facelab.recognition import embed
-from facelab.runs import reuse_runs, settings_checkpoint_path
+from facelab.runs import train_or_reuse
 from facelab.runtime import get_device, seed_everything
 from facelab.train.gan import GANHistory
 from facelab.train.vae import VAEHistory, VAETrainConfig, train_vae
@@ -141,16 +141,9 @@ def train_face_vae(
     if unknown:
         raise ValueError(f"Unknown VAE training setting(s) {unknown}; valid ones are {sorted(fields)}.")
     settings: dict[str, Any] = dict(steps=steps if steps is not None else profile.gan_steps,
-                                    batch_size=profile.gan_batch_size, sample_every=profile.sample_every, seed=seed)
-    settings.update(config_overrides)
-    if checkpoint_path is None and data is None and reuse_runs(profile):
-        checkpoint_path = settings_checkpoint_path(f"vae_{likelihood}", profile, settings, likelihood=likelihood,
-                                                   pixel_std=pixel_std)
-    if checkpoint_path is not None:
-        settings.setdefault("checkpoint_every", 1000)
-    settings["checkpoint_path"] = str(checkpoint_path) if checkpoint_path is not None else None
-    config = VAETrainConfig(**settings)
-
+                                    batch_size=profile.gan_batch_size, sample_every=profile.sample_every, seed=seed,
+                                    checkpoint_path=checkpoint_path, **config_overrides)
+    reusable = data is None  # the default faces (keyed by their content), as for chapter 03's GAN
     device = get_device()
     if data is None:
         from facelab.experiments.face_gan import load_training_faces
@@ -158,9 +151,10 @@ def train_face_vae(
         data = load_training_faces(profile)
     seed_everything(seed)  # the initial weights
     vae = build_vae(profile, likelihood, pixel_std)
-    if config.checkpoint_path and Path(config.checkpoint_path).exists():
-        print(f"Resuming from {config.checkpoint_path} (a finished run is reused without training)")
-    history = train_vae(vae, data, config, device=device, callbacks=callbacks)
+    config, history = train_or_reuse(
+        f"vae_{likelihood}", profile, VAETrainConfig, settings, data,
+        lambda config: train_vae(vae, data, config, device=device, callbacks=callbacks),
+        reusable=reusable, label=f"VAE ({likelihood})", likelihood=likelihood, pixel_std=pixel_std)
     return FaceVAERun(vae, history, config, profile, device,
                       Path(config.checkpoint_path) if config.checkpoint_path else None)
 

@@ -28,7 +28,7 @@ import torch
 from matplotlib.figure import Figure
 
 from facelab.data.base import FaceTensorDataset
-from facelab.runs import reuse_runs, settings_checkpoint_path
+from facelab.runs import train_or_reuse
 from facelab.losses.margin import get_head
 from facelab.metrics.classification import accuracy
 from facelab.metrics.verification import (
@@ -237,26 +237,20 @@ def train_face_recognizer(
         raise ValueError(f"Unknown recognition head {head!r}; expected one of {sorted(HEAD_OPTIONS)}.")
     options = {**HEAD_OPTIONS[key], **(head_options or {})}
     data = data if data is not None else recognition_split(profile, seed)
-    data_key = data.key or None  # splits made by recognition_split name themselves; others are not reused
     settings: dict[str, Any] = dict(steps=steps if steps is not None else profile.recognizer_steps,
                                     batch_size=profile.recognizer_batch_size, seed=seed,
-                                    eval_every=max(1, profile.sample_every))
-    settings.update(overrides)
-    if "checkpoint_path" not in overrides and reuse_runs(profile) and (profile.name == "full" or (
-            data_key is not None and not callbacks)):
-        # a run named by its settings: the same call later (another chapter, a reconnected Colab) resumes it
-        settings["checkpoint_path"] = str(settings_checkpoint_path(
-            f"recognizer_{key}", profile, settings, head=key, head_options=options, data=data_key))
-        settings.setdefault("checkpoint_every", 1000)
-    config = RecognizerTrainConfig(**settings)
-
+                                    eval_every=max(1, profile.sample_every), **overrides)
+    # splits made by recognition_split name themselves (data.key); hand-made ones, and runs with callbacks
+    # (they would miss a reused run), are not reused; the key of the training images is part of the name
+    reusable = bool(data.key) and not callbacks
     seed_everything(seed)  # the initial weights: the same for every head
     embedder, head_module = build_recognizer(profile, key, data.num_classes, **options)
-    if config.checkpoint_path and Path(config.checkpoint_path).exists():
-        print(f"Resuming from {config.checkpoint_path} (a finished run is reused without training)")
     tic = time.perf_counter()
-    history = train_recognizer(embedder, head_module, data.train, config, device=get_device(),
-                               callbacks=callbacks)
+    config, history = train_or_reuse(
+        f"recognizer_{key}", profile, RecognizerTrainConfig, settings, data.train,
+        lambda config: train_recognizer(embedder, head_module, data.train, config, device=get_device(),
+                                        callbacks=callbacks),
+        reusable=reusable, label=f"{key} recogniser", head=key, head_options=options, split=data.key)
     return RecognizerRun(embedder, head_module, key, options, history, config, time.perf_counter() - tic)
 
 
