@@ -50,7 +50,7 @@ def rec_config(**changes):
 
 # ----------------------------------------------------------------------------- 16.5: resume with other settings
 @pytest.mark.parametrize("changes, field", [(dict(lr_g=1e-3), "lr_g"), (dict(loss="hinge"), "loss"),
-                                            (dict(steps=8), "steps")])
+                                            (dict(batch_size=2), "batch_size")])
 def test_resuming_a_gan_with_other_settings_is_refused_naming_the_field(tmp_path, changes, field):
     path = str(tmp_path / "gan.pt")
     train_gan(*tiny_gan(), images(), gan_config(checkpoint_path=path, max_steps=2), device="cpu")
@@ -73,6 +73,19 @@ def test_resuming_a_recognizer_with_another_optimizer_is_refused_not_a_keyerror(
     with pytest.raises(ValueError, match=r"optimizer: 'sgd' in the checkpoint, 'adamw' now"):
         train_recognizer(*recognizer(), faces(), rec_config(checkpoint_path=path, optimizer="adamw", lr=1e-3),
                          device="cpu")
+
+
+def test_a_finished_run_may_be_trained_on_for_longer_but_not_with_another_schedule(tmp_path):
+    path = str(tmp_path / "rec.pt")
+    train_recognizer(*recognizer(), faces(), rec_config(checkpoint_path=path, max_steps=2), device="cpu")
+    with pytest.raises(ValueError, match=r"warmup_steps: 0 in the checkpoint, 2 now"):
+        train_recognizer(*recognizer(), faces(), rec_config(checkpoint_path=path, warmup_steps=2), device="cpu")
+    longer = train_recognizer(*recognizer(), faces(), rec_config(checkpoint_path=path, steps=6), device="cpu")
+    assert longer.step == [2, 4, 6]
+    gan_path = str(tmp_path / "gan.pt")
+    train_gan(*tiny_gan(), images(), gan_config(checkpoint_path=gan_path), device="cpu")
+    longer = train_gan(*tiny_gan(), images(), gan_config(checkpoint_path=gan_path, steps=6), device="cpu")
+    assert longer.step == [2, 4, 6]
 
 
 def test_settings_that_only_change_this_call_may_change_on_resume(tmp_path):

@@ -5,7 +5,8 @@ import torch
 from matplotlib.figure import Figure
 
 from facelab.data.synthetic import make_synthetic_faces
-from facelab.experiments import risk_plots, risks
+from facelab.experiments import risks
+from facelab.figures import risks as risk_plots
 from facelab.experiments.evaluation import verification_scores
 from facelab.models.dcgan import Discriminator, Generator
 from facelab.models.recognition import FaceEmbedder

@@ -41,6 +41,9 @@ from facelab.metrics.verification import (
     roc,
     tar_at_far,
 )
+from facelab.baselines.face_gan import train_face_gan
+from facelab.data.faces import load_training_faces
+from facelab.models.zoo import initial_dcgan
 from facelab.profile import Profile
 from facelab.recognition import embed
 from facelab.train.gan import sample
@@ -419,15 +422,13 @@ def fid_kid_over_training(profile: Profile, embedder: Any, real_faces: Any = Non
     Returns:
         The measurements, baselines and the GAN run.
     """
-    from facelab.experiments import face_gan
-
     embedder = _embedder_of(embedder)
     every = every or profile.sample_every
     if every % profile.sample_every:
         raise ValueError(f"every={every} must be a multiple of profile.sample_every={profile.sample_every}, "
                          "the interval at which the training loop calls back.")
     if data is None:
-        data = face_gan.load_training_faces(profile)
+        data = load_training_faces(profile)
     if real_faces is None:
         real_faces = data
     images = getattr(real_faces, "images", real_faces)
@@ -446,10 +447,10 @@ def fid_kid_over_training(profile: Profile, embedder: Any, real_faces: Any = Non
     latents = torch.randn(num_samples, profile.latent_dim, generator=gen)
     # the GAN is compared with the same real half as in the real-vs-real baseline's first half
     first_half = real_features[np.random.default_rng(seed).permutation(real_features.shape[0])[:num_samples]]
-    generator, discriminator = face_gan.initial_dcgan(profile, seed)  # the weights train_face_gan would build
+    generator, discriminator = initial_dcgan(profile, seed)  # the weights train_face_gan would build
     callback = _FidKidCallback(generator, embedder, first_half, latents, every, result, seed)
-    result.run = face_gan.train_face_gan(profile, data=data, steps=steps, seed=seed, callbacks=[callback],
-                                         models=(generator, discriminator), **train_kwargs)
+    result.run = train_face_gan(profile, data=data, steps=steps, seed=seed, callbacks=[callback],
+                                models=(generator, discriminator), **train_kwargs)
     return result
 
 

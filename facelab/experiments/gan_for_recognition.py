@@ -31,7 +31,7 @@ import torch
 from matplotlib.figure import Figure
 
 from facelab.data.base import FaceTensorDataset
-from facelab.experiments.recognition import (
+from facelab.baselines.recognizer import (
     RecognitionSplit,
     evaluate_recognizer,
     recognition_split,

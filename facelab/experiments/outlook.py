@@ -26,11 +26,14 @@ from typing import Any, Callable, Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-import torch.nn.functional as F
 from matplotlib.figure import Figure
 
 from facelab.metrics.gan import fid_kid_baselines, frechet_distance, kernel_inception_distance
+from facelab.baselines.face_gan import train_face_gan
+from facelab.data.faces import load_training_faces
+from facelab.metrics.samples import laplacian_sharpness, sample_diversity
 from facelab.models.vae import VAE
+from facelab.models.zoo import DEFAULT_PIXEL_STD, build_vae
 from facelab.profile import Profile
 from facelab.recognition import embed
 from facelab.runs import train_or_reuse
@@ -55,31 +58,7 @@ __all__ = [
     "plot_instability",
 ]
 
-#: Pixel standard deviation of the VAE's Gaussian likelihood on the [-1, 1] scale (see build_vae).
-DEFAULT_PIXEL_STD = 0.5
-
-
 # ----------------------------------------------------------------------------- the VAE
-def build_vae(profile: Profile, likelihood: str = "gaussian", pixel_std: float = DEFAULT_PIXEL_STD) -> VAE:
-    """The course's VAE at the profile's size: decoder = chapter 03's DCGAN generator.
-
-    Args:
-        profile: the course profile (``image_size``, ``latent_dim``, ``gan_channels``).
-        likelihood: ``"gaussian"`` (L2, the default) or ``"bernoulli"``.
-        pixel_std: ``s`` of the Gaussian likelihood. It sets the weight ``1 / (2 s^2)`` of the squared error
-            against the KL term. On the quick profile's budget (1,000 steps) we tried 0.1, 0.2, 0.3 and 0.5:
-            smaller values reconstruct a little better, but the encoder then spreads its codes far from the
-            prior (KL of 80-250 nats) and decoded prior samples are smeared; 0.5 (KL about 45 nats) gives
-            the most face-like samples. The maximum-likelihood value (the reconstructions' RMS error) is
-            about 0.16, so 0.5 is a deliberate, beta-VAE-like weighting towards the prior.
-
-    Returns:
-        The untrained :class:`facelab.models.vae.VAE`.
-    """
-    return VAE(latent_dim=profile.latent_dim, channels=profile.gan_channels, image_size=profile.image_size,
-               likelihood=likelihood, pixel_std=pixel_std)
-
-
 @dataclass
 class FaceVAERun:
     """A trained face VAE with its history and settings."""
@@ -140,14 +119,12 @@ def train_face_vae(
     unknown = sorted(set(config_overrides) - fields)
     if unknown:
         raise ValueError(f"Unknown VAE training setting(s) {unknown}; valid ones are {sorted(fields)}.")
-    settings: dict[str, Any] = dict(steps=steps if steps is not None else profile.gan_steps,
-                                    batch_size=profile.gan_batch_size, sample_every=profile.sample_every, seed=seed,
-                                    checkpoint_path=checkpoint_path, **config_overrides)
+    settings: dict[str, Any] = {**dict(steps=steps if steps is not None else profile.gan_steps,
+                                       batch_size=profile.gan_batch_size, sample_every=profile.sample_every,
+                                       seed=seed, checkpoint_path=checkpoint_path), **config_overrides}
     reusable = data is None  # the default faces (keyed by their content), as for chapter 03's GAN
     device = get_device()
     if data is None:
-        from facelab.experiments.face_gan import load_training_faces
-
         data = load_training_faces(profile)
     seed_everything(seed)  # the initial weights
     vae = build_vae(profile, likelihood, pixel_std)
@@ -160,26 +137,6 @@ def train_face_vae(
 
 
 # ----------------------------------------------------------------------------- measuring
-_LAPLACIAN = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])
-
-
-def laplacian_sharpness(images: torch.Tensor) -> float:
-    """Mean absolute Laplacian of the grey-level images: how much fine detail (edges) they hold.
-
-    Blurring an image lowers it; a constant image has 0. Pixels in ``[-1, 1]``, border pixels excluded.
-
-    Args:
-        images: ``(N, C, H, W)`` tensor, ``H, W >= 3``.
-
-    Returns:
-        The mean over images and pixels.
-    """
-    if images.ndim != 4 or images.shape[-1] < 3 or images.shape[-2] < 3:
-        raise ValueError(f"images must be (N, C, H, W) with H, W >= 3, got {tuple(images.shape)}.")
-    grey = images.float().mean(dim=1, keepdim=True)  # (N, 1, H, W)
-    return float(F.conv2d(grey, _LAPLACIAN.view(1, 1, 3, 3)).abs().mean())
-
-
 @dataclass
 class GeneratorScores:
     """FID, KID and pixel statistics of one generator's samples."""
@@ -259,7 +216,6 @@ def compare_generators(samples: Mapping[str, torch.Tensor], embedder: Any, real_
     Raises:
         ValueError: too few real or generated images, or images of the wrong size.
     """
-    from facelab.experiments.face_gan import sample_diversity
 
     embedder = getattr(embedder, "embedder", embedder)
     images = getattr(real_faces, "images", real_faces)
@@ -423,7 +379,6 @@ def optimizer_instability(profile: Profile, baseline: Any, steps: int | None = N
     Returns:
         The :class:`InstabilityResult`.
     """
-    from facelab.experiments.face_gan import train_face_gan
 
     steps = steps or profile.sample_every
     history: GANHistory = baseline.history

@@ -20,10 +20,9 @@ import copy
 import dataclasses
 import math
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import reduce
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Sequence
 
 import torch
 from torch import nn
@@ -34,19 +33,9 @@ from ..losses.gan import get_gan_loss, minimax_loss_d
 from ..models.toy import ToyDiscriminator, ToyGenerator
 from ..profile import Profile, get_profile
 from ..train.gan import GANHistory, GANTrainConfig, sample, train_gan
+from ..utils import torch_threads
 
 Tensor = torch.Tensor
-
-
-@contextmanager
-def torch_threads(n: int = 1) -> Iterator[None]:
-    """Run a block with ``torch.set_num_threads(n)`` and restore the previous setting after."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 # --------------------------------------------------------------------------- settings

@@ -120,6 +120,9 @@ class TrainConfig:
         "optimizer_impl": choice(OPTIMIZER_IMPLS, optional=True), "data_on_device": flag(optional=True),
         "cudnn_benchmark": flag(), "compile": flag(),
     }
+    #: Fields a resumed run may change too: ``steps`` trains a run on for longer (a recogniser's cosine
+    #: schedule then stretches to the new end from the current step; its peak rate stays the stored one).
+    RESUMABLE: ClassVar[tuple[str, ...]] = ("steps",)
     #: Advice for a field, appended to its error (e.g. "the DCGAN paper uses lr_g=2e-4").
     HINTS: ClassVar[dict[str, str]] = {}
 

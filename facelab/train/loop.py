@@ -96,13 +96,14 @@ def check_writable(path: Path, what: str = "checkpoint") -> None:
                               "$FACELAB_RUNS_DIR for the chapters' runs) or fix its permissions.") from err
 
 
-def config_mismatch(stored: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
+def config_mismatch(stored: Mapping[str, Any], current: Mapping[str, Any], may_change: Sequence[str] = ()) -> list[str]:
     """The settings that differ between a checkpoint's config and this run's, as ``"name: old -> new"``.
 
     Fields in :data:`~facelab.train.config.RESUMABLE_CHANGES` (where a call stops, what it shows, speed
-    switches) may differ; a field one side lacks counts as different.
+    switches) may differ, and so may ``may_change`` (a loop's ``RESUMABLE``); a field one side lacks counts
+    as different.
     """
-    names = sorted((set(stored) | set(current)) - set(RESUMABLE_CHANGES))
+    names = sorted((set(stored) | set(current)) - set(RESUMABLE_CHANGES) - set(may_change))
     missing = object()
     return [f"{name}: {stored.get(name, '(absent)')!r} in the checkpoint, {current.get(name, '(absent)')!r} now"
             for name in names if stored.get(name, missing) != current.get(name, missing)]
@@ -225,7 +226,7 @@ class TrainingRun:
             state = load_checkpoint(self.path, map_location=device)
             require_keys(state, [*self.models, *self.states, *self.tensors, "history", "step", "rng", "config"],
                          self.path, self.loop)
-            changed = config_mismatch(state["config"], self.config.to_dict())
+            changed = config_mismatch(state["config"], self.config.to_dict(), type(self.config).RESUMABLE)
             if changed:
                 raise CheckpointMismatch(
                     f"Checkpoint {self.path} was written by a run with other settings, so {self.loop} will not "
