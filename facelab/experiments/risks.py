@@ -31,7 +31,8 @@ from facelab.attacks import LatentAttackResult, optimise_latents_towards
 from facelab.data.base import FaceTensorDataset
 from facelab.metrics.fairness import GroupRates, group_error_rates
 from facelab.metrics.privacy import membership_auc, memorisation_ratio, nearest_neighbours
-from facelab.models.detector import DetectorHistory, FakeFaceDetector, fake_probability, train_detector
+from facelab.models.detector import FakeFaceDetector, fake_probability
+from facelab.train.detector import DetectorHistory, train_detector
 from facelab.metrics.thresholds import threshold_at_far
 from facelab.models.zoo import build_dcgan
 from facelab.profile import Profile
