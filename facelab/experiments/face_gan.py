@@ -12,13 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-import matplotlib.pyplot as plt
 import torch
-from matplotlib.figure import Figure
 
 from facelab.baselines.face_gan import FaceGANRun, default_checkpoint_path, train_face_gan
 from facelab.data.faces import (CELEBA_MAX_IMAGES, FACES_DIR_ENV, load_held_out_faces, load_real_faces,
                                 load_training_faces)
+from facelab.figures.face_gan import plot_mode_collapse
 from facelab.metrics.samples import discriminator_auc, pixel_frechet_distance, sample_diversity
 from facelab.models.zoo import MinibatchStdDiscriminator, build_dcgan, initial_dcgan
 from facelab.runs import RUNS_DIR_ENV, runs_dir
@@ -198,17 +197,3 @@ def _train_collapse_settings(result: ModeCollapseResult, ring: Any, settings: Se
         result.effective.append(effective)
 
 
-def plot_mode_collapse(result: ModeCollapseResult) -> Figure:
-    """One scatter panel per setting (its first seed), titled with that run's mode counts."""
-    from facelab.plotting import plot_samples_2d
-
-    n = len(result.settings)
-    fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 3.6), squeeze=False)
-    for ax, setting, fake, modes, eff in zip(axes[0], result.settings, result.samples, result.modes,
-                                             result.effective):
-        plot_samples_2d(result.data, fake, ax=ax, limit=2.8,
-                        title=f"{setting.name}\n{modes[0]} of {result.num_modes} modes covered, "
-                              f"effective {eff[0]:.1f}")
-    axes[0, 0].legend(loc="lower left", fontsize=7, markerscale=3)
-    fig.tight_layout()
-    return fig

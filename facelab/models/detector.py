@@ -11,7 +11,6 @@ CPU; :func:`facelab.train.detector.train_detector` trains it.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..utils import evaluating
