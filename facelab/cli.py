@@ -207,8 +207,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Fail before any training when ``--out`` or ``--checkpoint`` cannot be written (issue 16, case 7)."""
+    from facelab.train.loop import check_writable
+
+    out = getattr(args, "out", None)
+    if out:
+        if Path(out).exists() and not Path(out).is_dir():
+            raise SystemExit(f"--out {out} is a file; expected a folder for samples.png and history.json. Pass a "
+                             "folder (it is created if missing).")
+        try:
+            check_writable(Path(out) / "history.json", what="output")
+        except OSError as err:
+            raise SystemExit(str(err)) from None
+    checkpoint = getattr(args, "checkpoint", None)
+    if checkpoint:
+        try:
+            check_writable(Path(checkpoint))
+        except OSError as err:
+            raise SystemExit(f"--checkpoint: {err}") from None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.func in (_train_gan, _train_recognizer):
+        _check_outputs(args)
     return args.func(args)
 
 
