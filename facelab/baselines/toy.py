@@ -24,7 +24,7 @@ from ..losses.gan import get_gan_loss
 from ..models.toy import ToyDiscriminator, ToyGenerator
 from ..profile import Profile, get_profile
 from ..train.gan import GANHistory, GANTrainConfig, sample, train_gan
-from ..utils import torch_threads
+from ..utils import evaluating, torch_threads
 
 Tensor = torch.Tensor
 
@@ -136,11 +136,9 @@ def sample_points(generator: nn.Module, n: int, seed: int = 0) -> Tensor:
 @torch.no_grad()
 def d_output(discriminator: nn.Module, x: Tensor, probabilistic: bool = True) -> Tensor:
     """The discriminator's output at ``x``: ``D(x) = sigmoid(score)``, or the raw score."""
-    was_training = discriminator.training
-    discriminator.eval()
     points = x.reshape(-1, discriminator.data_dim)
-    scores = torch.cat([discriminator(chunk) for chunk in points.split(8192)])
-    discriminator.train(was_training)
+    with evaluating(discriminator):
+        scores = torch.cat([discriminator(chunk) for chunk in points.split(8192)])
     return torch.sigmoid(scores) if probabilistic else scores
 
 

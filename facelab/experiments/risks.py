@@ -38,6 +38,7 @@ from facelab.models.zoo import build_dcgan
 from facelab.profile import Profile
 from facelab.recognition import embed
 from facelab.runtime import get_device, seed_everything
+from facelab.utils import evaluating
 from facelab.train.gan import GANTrainConfig, sample, train_gan
 
 __all__ = [
@@ -241,12 +242,9 @@ def checkpoint_faces(history: Any, before_step: int | None = None, max_checkpoin
 @torch.no_grad()
 def discriminator_scores(discriminator: nn.Module, images: torch.Tensor) -> torch.Tensor:
     """Raw discriminator scores in eval mode (batch norm's running statistics), ``(N,)`` on the CPU."""
-    was_training = discriminator.training
-    discriminator.eval()
     device = next(discriminator.parameters()).device
-    out = discriminator(images.to(device)).float().cpu()
-    discriminator.train(was_training)
-    return out
+    with evaluating(discriminator):
+        return discriminator(images.to(device)).float().cpu()
 
 
 @dataclass
