@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["LatentAttackResult", "latent_prior_penalty", "optimise_latents_towards"]
+__all__ = ["LatentAttackResult", "latent_prior_penalty", "latent_attack_step", "optimise_latents_towards"]
 
 
 def latent_prior_penalty(z: torch.Tensor) -> torch.Tensor:
@@ -71,6 +71,23 @@ def _frozen(module: nn.Module) -> list[tuple[nn.Parameter, bool]]:
     for p, _ in state:
         p.requires_grad_(False)
     return state
+
+
+def latent_attack_step(generator: nn.Module, embedder: nn.Module, z: torch.Tensor, target: torch.Tensor,
+                       optimiser: torch.optim.Optimizer, prior_weight: float) -> torch.Tensor:
+    """One Adam step on the latents ``z`` towards the unit-length ``target`` templates.
+
+    Returns:
+        ``(B,)`` the cosine between each face's embedding and its target *before* the step.
+    """
+    faces = generator(z)
+    cosine = (F.normalize(embedder(faces).float(), dim=1) * target).sum(1)  # (B,)
+    # maximise the cosine, keep z typical; each row's loss only moves its own z
+    loss = (-cosine + prior_weight * latent_prior_penalty(z)).sum()
+    optimiser.zero_grad(set_to_none=True)
+    loss.backward()
+    optimiser.step()
+    return cosine.detach()
 
 
 def optimise_latents_towards(
@@ -121,14 +138,7 @@ def optimise_latents_towards(
     try:
         start = generator(z).detach()
         for _ in range(steps):
-            faces = generator(z)
-            cosine = (F.normalize(embedder(faces).float(), dim=1) * target).sum(1)  # (B,)
-            trace.append(cosine.detach())
-            # maximise the cosine, keep z typical; each row's loss only moves its own z
-            loss = (-cosine + prior_weight * latent_prior_penalty(z)).sum()
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
+            trace.append(latent_attack_step(generator, embedder, z, target, optimiser, prior_weight))
         with torch.no_grad():
             final = generator(z)
             final_cosine = (F.normalize(embedder(final).float(), dim=1) * target).sum(1)

@@ -63,24 +63,17 @@ def load_faces(data: str, size: int, *, num_identities: int, images_per_identity
     Raises:
         FileNotFoundError: ``data`` is neither a known source nor an existing folder.
     """
-    from facelab.data import real
+    from facelab.data.faces import load_faces as load
 
-    key = data.strip().lower()
-    if key == "synthetic":
-        from facelab.data.synthetic import make_synthetic_faces
-
-        return make_synthetic_faces(num_identities=num_identities, images_per_identity=images_per_identity,
-                                    size=size, seed=seed)
-    if key == "lfw":
-        return real.load_lfw_people(size=size, min_faces_per_person=min_faces_per_person, download=True)
-    if key == "celeba":
-        from facelab.experiments.face_gan import CELEBA_MAX_IMAGES
-
-        return real.load_celeba(size=size, split="train", download=True, max_images=CELEBA_MAX_IMAGES)
-    if Path(data).expanduser().is_dir():
-        return real.load_image_folder(Path(data).expanduser(), size=size)
-    raise FileNotFoundError(f"--data {data!r} is neither one of {DATA_CHOICES} nor an existing folder; pass "
-                            "--data synthetic, lfw or celeba, or the path of a folder with one sub-folder per person.")
+    try:
+        return load(data, size, num_identities=num_identities, images_per_identity=images_per_identity,
+                    min_faces_per_person=min_faces_per_person, seed=seed)
+    except FileNotFoundError as err:
+        if Path(data).expanduser().is_dir() or data.strip().lower() in DATA_CHOICES:
+            raise
+        raise FileNotFoundError(f"--data {data!r} is neither one of {DATA_CHOICES} nor an existing folder; pass "
+                                "--data synthetic, lfw or celeba, or the path of a folder with one sub-folder per "
+                                "person.") from err
 
 
 def _write_json(path: Path, payload: dict[str, Any]) -> None:
@@ -93,7 +86,7 @@ def _train_gan(args: argparse.Namespace) -> int:
     import torch
 
     import facelab
-    from facelab.experiments.face_gan import build_dcgan
+    from facelab.models.zoo import build_dcgan
     from facelab.train.distributed import distributed_session
     from facelab.train.fast import decide_fast_path
     from facelab.train.gan import GANTrainConfig, sample, train_gan
@@ -134,7 +127,7 @@ def _train_gan(args: argparse.Namespace) -> int:
 # ----------------------------------------------------------------------------- train-recognizer
 def _train_recognizer(args: argparse.Namespace) -> int:
     import facelab
-    from facelab.experiments.recognition import HEAD_OPTIONS, build_recognizer
+    from facelab.models.zoo import HEAD_OPTIONS, build_recognizer
     from facelab.train.distributed import distributed_session
     from facelab.train.fast import decide_fast_path
     from facelab.train.recognition import RecognizerTrainConfig, train_recognizer
@@ -214,8 +207,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Fail before any training when ``--out`` or ``--checkpoint`` cannot be written (issue 16, case 7)."""
+    from facelab.train.loop import check_writable
+
+    out = getattr(args, "out", None)
+    if out:
+        if Path(out).exists() and not Path(out).is_dir():
+            raise SystemExit(f"--out {out} is a file; expected a folder for samples.png and history.json. Pass a "
+                             "folder (it is created if missing).")
+        try:
+            check_writable(Path(out) / "history.json", what="output")
+        except OSError as err:
+            raise SystemExit(str(err)) from None
+    checkpoint = getattr(args, "checkpoint", None)
+    if checkpoint:
+        try:
+            check_writable(Path(checkpoint))
+        except OSError as err:
+            raise SystemExit(f"--checkpoint: {err}") from None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.func in (_train_gan, _train_recognizer):
+        _check_outputs(args)
     return args.func(args)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from .train.gan import sample
+from .models.sampling import sample
 
 
 def slerp(z_a: torch.Tensor, z_b: torch.Tensor, t: torch.Tensor | float) -> torch.Tensor:

@@ -20,6 +20,7 @@ from torch import nn
 
 from facelab.metrics.classification import to_numpy
 from facelab.metrics.verification import cosine_scores, make_pairs
+from .utils import evaluating
 
 __all__ = ["embed", "class_centroids", "identify", "verification_pairs", "verify"]
 
@@ -41,15 +42,11 @@ def embed(embedder: nn.Module, images: Any, batch_size: int = 512,
     images = getattr(images, "images", images)
     if device is None:
         device = next(embedder.parameters()).device
-    was_training = embedder.training
-    embedder.eval()  # batch norm with running statistics: an embedding does not depend on its batch
-    try:
-        out = []
+    out = []
+    with evaluating(embedder):  # batch norm with running statistics: an embedding does not depend on its batch
         for chunk in images.split(batch_size):
             chunk = chunk.to(device).contiguous(memory_format=torch.channels_last)  # the fast layout for convs
             out.append(F.normalize(embedder(chunk).float(), dim=1).cpu())
-    finally:
-        embedder.train(was_training)
     return torch.cat(out) if out else torch.zeros(0, 0)
 
 

@@ -28,7 +28,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from facelab.metrics.verification import RocCurve, _scores_same, equal_error_rate, roc, tar_at_far
+from facelab.metrics.verification import RocCurve, check_scores, equal_error_rate, roc, tar_at_far
 
 __all__ = [
     "threshold_explorer",
@@ -115,7 +115,7 @@ def plot_threshold_state(scores: Any, same: Any, threshold: float, bins: int = 4
     Returns:
         The figure.
     """
-    s, y = _scores_same(scores, same)
+    s, y = check_scores(scores, same)
     curve = curve if curve is not None else roc(s, y)
     counts = _confusion(s, y, threshold)
     far = counts[0, 1] / max(counts[0].sum(), 1)
@@ -164,7 +164,7 @@ def threshold_explorer(scores: Any, same: Any, initial: float | None = None, bin
     widgets = _ipywidgets()
     from IPython.display import display
 
-    s, y = _scores_same(scores, same)
+    s, y = check_scores(scores, same)
     curve = roc(s, y)
     low, high = float(s.min()), float(s.max())
     if initial is None:
@@ -211,7 +211,7 @@ def plot_threshold_tradeoff(scores: Any, same: Any, thresholds: Sequence[float] 
     Returns:
         The figure.
     """
-    s, y = _scores_same(scores, same)
+    s, y = check_scores(scores, same)
     if thresholds is None:
         grid = np.unique(s)
     else:

@@ -10,7 +10,7 @@ import torch
 
 from .latent import latent_directions, slerp
 from .plotting import show_images
-from .train.gan import sample
+from .models.sampling import sample
 
 
 def _ipywidgets():

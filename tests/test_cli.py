@@ -61,3 +61,15 @@ def test_parser_has_every_command_and_option():
         "full", "lfw", 64, 5, 16, 3)
     for command in ("info", "train-recognizer", "bench"):
         assert parser.parse_args([command]).command == command
+
+
+def test_outputs_that_cannot_be_written_fail_before_training(tmp_path):
+    a_file = tmp_path / "taken"
+    a_file.write_text("x")
+    with pytest.raises(SystemExit, match="--out .* is a file"):
+        main(["train-gan", *TINY, "--steps", "1", "--out", str(a_file)])
+    with pytest.raises(SystemExit, match="--checkpoint: .*is a folder"):
+        main(["train-recognizer", *TINY, "--steps", "1", "--checkpoint", str(tmp_path)])
+    with pytest.raises(SystemExit, match="is a file, not a folder"):
+        main(["train-gan", *TINY, "--steps", "1", "--checkpoint", str(a_file / "gan.pt")])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]  # nothing was trained or written

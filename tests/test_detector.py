@@ -2,7 +2,8 @@
 import pytest
 import torch
 
-from facelab.models.detector import FakeFaceDetector, fake_probability, train_detector
+from facelab.models.detector import FakeFaceDetector, fake_probability
+from facelab.train.detector import train_detector
 
 
 def test_shapes_and_bad_input():

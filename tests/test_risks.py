@@ -5,7 +5,8 @@ import torch
 from matplotlib.figure import Figure
 
 from facelab.data.synthetic import make_synthetic_faces
-from facelab.experiments import risk_plots, risks
+from facelab.experiments import risks
+from facelab.figures import risks as risk_plots
 from facelab.experiments.evaluation import verification_scores
 from facelab.models.dcgan import Discriminator, Generator
 from facelab.models.recognition import FaceEmbedder
@@ -45,7 +46,16 @@ def test_impostor_experiment(tiny):
     assert result.attack.score_final.mean() > result.attack.score_start.mean()
     assert 0 <= result.attack_far_before <= 1 and 0 <= result.attack_far_after <= 1
     assert torch.equal(result.targets[1], faces.images[4])  # identity 1's first image
-    assert isinstance(risk_plots.plot_impostor_attack(result, num=3), Figure)
+    fig = risk_plots.plot_impostor_attack(result, num=3)
+    assert isinstance(fig, Figure)
+    # what is drawn: 3 rows x 3 targets of faces, titled with the scores, green exactly when accepted
+    assert len(fig.axes) == 9 and all(len(ax.images) == 1 for ax in fig.axes)
+    assert [ax.get_title() for ax in fig.axes[:3]] == ["target 0", "target 1", "target 2"]
+    for k in range(3):
+        for row, score in ((1, result.attack.score_start[k]), (2, result.attack.score_final[k])):
+            title = fig.axes[row * 3 + k].title
+            assert title.get_text() == f"cos {float(score):.2f}"
+            assert (title.get_color() == "tab:green") == (float(score) >= result.threshold)
 
 
 def test_detector_experiment_and_checkpoint_faces(tiny):
@@ -61,7 +71,12 @@ def test_detector_experiment_and_checkpoint_faces(tiny):
     assert set(result.drops) == set(early)
     many = GANHistory(sample_steps=list(range(10, 110, 10)), samples=[torch.zeros(1)] * 10)
     assert list(risks.checkpoint_faces(many, max_checkpoints=3)) == [f"same GAN, step {s}" for s in (10, 50, 90)]
-    assert isinstance(risk_plots.plot_detector(result), Figure)
+    fig = risk_plots.plot_detector(result)
+    assert isinstance(fig, Figure)
+    names = list(result.average_precision)
+    assert [ax.get_ylabel() for ax in fig.axes[:len(names)]] == names  # one strip of faces per generator
+    bars = [patch.get_width() for patch in fig.axes[-1].patches]
+    assert bars == pytest.approx([result.accuracy[n] for n in names] + [result.average_precision[n] for n in names])
 
 
 def test_membership_experiment(tiny):
@@ -76,8 +91,14 @@ def test_membership_experiment(tiny):
     assert result.auc == pytest.approx(result.auc_trace[-1])  # the final record is the final model
     member_set = {tuple(x.flatten()[:5].tolist()) for x in result.members}
     assert not any(tuple(x.flatten()[:5].tolist()) in member_set for x in result.non_members)
-    assert isinstance(risk_plots.plot_nearest_neighbours(result, num=2), Figure)
-    assert isinstance(risk_plots.plot_membership(result), Figure)
+    fig = risk_plots.plot_nearest_neighbours(result, num=2)
+    assert isinstance(fig, Figure) and len(fig.axes) == 2 * 3  # 2 samples, each with its 2 nearest members
+    closest = int(torch.argsort(result.sample_nn_distance[:, 0])[0])
+    assert fig.axes[1].get_title() == f"d = {float(result.sample_nn_distance[closest, 0]):.1f}"
+    fig = risk_plots.plot_membership(result)
+    assert isinstance(fig, Figure)
+    trace = fig.axes[2].lines[0]
+    assert list(trace.get_xdata()) == result.auc_steps and list(trace.get_ydata()) == pytest.approx(result.auc_trace)
     with pytest.raises(ValueError, match="non-member"):
         risks.membership_experiment(profile, faces=faces, num_members=24)
 
@@ -94,4 +115,7 @@ def test_group_differentials(tiny):
     assert sum(r.num_genuine for r in tone) == scores.num_genuine
     with pytest.raises(KeyError, match="no group"):
         result.get("tone", 7)
-    assert isinstance(risk_plots.plot_group_rates(result), Figure)
+    fig = risk_plots.plot_group_rates(result)
+    assert isinstance(fig, Figure)
+    for ax, key in zip(fig.axes, ("fnmr", "fmr")):  # one bar per group, as high as its rate
+        assert [p.get_height() for p in ax.patches] == pytest.approx([getattr(r, key) for r in result.rates])

@@ -85,3 +85,41 @@ def test_settings_that_do_not_change_the_run_stay_out_of_its_name():
                                                     "checkpoint_every": 5}) == base
     assert settings_checkpoint_path("dcgan", TINY, {"steps": 5, "seed": 0}) != base
     assert settings_checkpoint_path("dcgan", TINY, {"steps": 4, "seed": 0}, head="arcface") != base
+
+
+def test_the_documented_path_is_the_file_the_run_writes(monkeypatch, tmp_path):
+    from facelab.experiments.face_gan import default_checkpoint_path
+
+    monkeypatch.setenv("FACELAB_RUNS_DIR", str(tmp_path))
+    documented = default_checkpoint_path(TINY, "nonsaturating", 0, lr_g=1e-4)
+    run = train_face_gan(TINY, progress=False, lr_g=1e-4)
+    assert run.checkpoint_path == documented
+    assert [p.name for p in tmp_path.iterdir()] == [documented.name]  # the file written, and nothing else
+
+
+def test_different_data_never_reuses_a_run(monkeypatch, tmp_path, capsys):
+    import dataclasses
+
+    from facelab.runs import data_key, run_plan
+
+    monkeypatch.setenv("FACELAB_RUNS_DIR", str(tmp_path))
+    split = recognition_split(TINY, seed=0, num_pairs=20)
+    first = train_face_recognizer(TINY, head="arcface", data=split, progress=False)
+    assert "Reusing" not in capsys.readouterr().out
+    # the same split key (chapter 5's four conditions) with other training images: another run
+    other_images = split.train.subset(torch.arange(len(split.train)).flip(0))
+    other_images.images = other_images.images.flip(-1)
+    changed = dataclasses.replace(split, train=other_images)
+    second = train_face_recognizer(TINY, head="arcface", data=changed, progress=False)
+    assert second.config.checkpoint_path != first.config.checkpoint_path
+    assert "Reusing" not in capsys.readouterr().out
+    # the same data again is reused, and the message says so in words, with no path of this machine
+    train_face_recognizer(TINY, head="arcface", data=split, progress=False)
+    out = capsys.readouterr().out
+    assert "Reusing the finished arcface recogniser run" in out and str(tmp_path) not in out and ".pt" not in out
+    # the full profile keys any data by its content: another folder or a fallback source is another run
+    full = get_profile("full")
+    faces = torch.rand(8, 3, 8, 8) * 2 - 1
+    plans = {run_plan("dcgan", full, {"steps": 4}, data)["checkpoint_path"]
+             for data in (faces, faces.flip(-1), faces[:4], faces.clone())}
+    assert len(plans) == 3 and data_key(faces) == data_key(faces.clone()) and data_key(iter([faces])) is None

@@ -7,6 +7,7 @@ import torch
 from facelab.data.base import FaceTensorDataset
 from facelab.data.synthetic import (
     SyntheticFaceConfig,
+    clear_render_cache,
     identity_params,
     make_synthetic_faces,
     render_faces,
@@ -31,6 +32,7 @@ def test_shape_dtype_range(size):
 def test_config_object_and_overrides():
     cfg = SyntheticFaceConfig(num_identities=3, images_per_identity=2, seed=5)
     a = make_synthetic_faces(cfg)
+    clear_render_cache()  # b is rendered again from the overrides, not the kept copy of a
     b = make_synthetic_faces(num_identities=3, images_per_identity=2, seed=5)
     c = make_synthetic_faces(cfg, num_identities=2)
     assert torch.equal(a.images, b.images)
@@ -42,6 +44,7 @@ def test_deterministic_and_independent_of_global_rng():
     a = make_synthetic_faces(**SMALL)
     torch.manual_seed(12345)
     torch.rand(100)
+    clear_render_cache()  # b is rendered again, not the kept copy of a
     b = make_synthetic_faces(**SMALL)
     assert torch.equal(a.images, b.images)
 
@@ -173,3 +176,17 @@ def test_asking_again_returns_an_equal_copy_without_rendering_again(monkeypatch)
     again.images.zero_()  # a copy: changing it leaves the kept set alone
     assert torch.equal(synthetic.make_synthetic_faces(num_identities=3, images_per_identity=2, seed=11).images,
                        first.images)
+
+
+def test_clearing_the_render_cache_renders_again(monkeypatch):
+    import facelab.data.synthetic as synthetic
+
+    calls = []
+    render = synthetic._render_dataset
+    monkeypatch.setattr(synthetic, "_render_dataset", lambda cfg: calls.append(cfg) or render(cfg))
+    clear_render_cache()
+    make_synthetic_faces(**SMALL)
+    make_synthetic_faces(**SMALL)  # kept
+    clear_render_cache()
+    make_synthetic_faces(**SMALL)
+    assert len(calls) == 2

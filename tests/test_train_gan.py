@@ -146,7 +146,7 @@ def test_full_profile_checkpoints_under_the_runs_dir(monkeypatch, tmp_path):
 
     monkeypatch.setenv("FACELAB_RUNS_DIR", str(tmp_path))
     assert runs_dir() == tmp_path
-    path = default_checkpoint_path(get_profile("full"), "nonsaturating", 0)
+    path = default_checkpoint_path(get_profile("full"), "nonsaturating", 0, data=torch.zeros(2, 3, 8, 8))
     assert path.parent == tmp_path and "full" in path.name and path.suffix == ".pt"
     monkeypatch.delenv("FACELAB_RUNS_DIR")
     assert runs_dir().name == "facelab_runs"

@@ -12,6 +12,45 @@ from dataclasses import dataclass, field
 import torch
 from torch.utils.data import Dataset
 
+__all__ = ["FaceTensorDataset", "check_images"]
+
+
+def check_images(images: torch.Tensor, what: str = "images") -> None:
+    """Refuse pixels a model cannot learn from: integer dtypes, NaN/inf, and values far outside ``[-1, 1]``.
+
+    The same check guards a ``FaceTensorDataset`` and a raw tensor handed to a training loop.
+
+    Args:
+        images: ``(N, C, H, W)`` images (any device).
+        what: how the message names them, e.g. ``"the training images"``.
+
+    Raises:
+        TypeError: integer or boolean pixels.
+        ValueError: NaN or infinite pixels, or values outside ``[-1.5, 1.5]`` ([0, 255] or ImageNet-normalised images).
+    """
+    if not images.is_floating_point():
+        raise TypeError(
+            f"{what} must be floating point in [-1, 1], got dtype {images.dtype}; "
+            "convert uint8 pixels with images.float() / 127.5 - 1."
+        )
+    if not images.numel():
+        return
+    finite = torch.isfinite(images.detach()).flatten(1).all(1)  # (N,)
+    if not bool(finite.all()):
+        bad = (~finite).nonzero().flatten()
+        raise ValueError(
+            f"{what} hold NaN or infinite pixels in {bad.numel()} of {images.shape[0]} images (the first is image "
+            f"{int(bad[0])}); expected finite pixels in [-1, 1]. This is a data problem, not divergence: drop "
+            "those images (keep images[images.isfinite().flatten(1).all(1)]) or re-create them."
+        )
+    low, high = torch.aminmax(images.detach())
+    # a little slack for resampling overshoot; [0, 255] pixels or ImageNet-normalised images fail
+    if not (low >= -1.5 and high <= 1.5):
+        raise ValueError(
+            f"{what} must lie in [-1, 1], got values from {low.item():.3g} to {high.item():.3g}; "
+            "map [0, 255] pixels with x / 127.5 - 1 and [0, 1] images with x * 2 - 1."
+        )
+
 
 @dataclass
 class FaceTensorDataset(Dataset):
@@ -36,19 +75,7 @@ class FaceTensorDataset(Dataset):
                 f"images must have shape (N, 3, H, W), got {tuple(self.images.shape)}; "
                 "convert grey images with .expand(-1, 3, -1, -1)."
             )
-        if not self.images.is_floating_point():
-            raise TypeError(
-                f"images must be floating point in [-1, 1], got dtype {self.images.dtype}; "
-                "convert uint8 pixels with images.float() / 127.5 - 1."
-            )
-        if self.images.numel():
-            low, high = torch.aminmax(self.images.detach())
-            # a little slack for resampling overshoot; [0, 255] pixels or ImageNet-normalised images fail
-            if not (low >= -1.5 and high <= 1.5):  # also catches NaN
-                raise ValueError(
-                    f"images must lie in [-1, 1], got values from {low.item():.3g} to {high.item():.3g}; "
-                    "map [0, 255] pixels with x / 127.5 - 1 and [0, 1] images with x * 2 - 1, and replace NaNs."
-                )
+        check_images(self.images)
         if self.labels.shape != (self.images.shape[0],):
             raise ValueError(
                 f"labels must have shape ({self.images.shape[0]},) to match the images, "

@@ -33,7 +33,7 @@ import torch.nn.functional as F
 
 from facelab.data.base import FaceTensorDataset
 
-__all__ = ["SyntheticFaceConfig", "identity_params", "render_faces", "make_synthetic_faces"]
+__all__ = ["SyntheticFaceConfig", "identity_params", "render_faces", "make_synthetic_faces", "clear_render_cache"]
 
 _RENDER = 64  # native resolution; 32x32 is area-downsampled from it (smoother edges)
 _CHUNK = 256  # images rendered at once: bounds memory (~50 MB) and stays cache-friendly
@@ -501,6 +501,11 @@ def make_synthetic_faces(config: SyntheticFaceConfig | None = None, **overrides)
 #: recognition split, its GAN's training faces), and rendering 4,000 faces takes seconds. ~50 MB per set at 32x32.
 _RENDERED: "OrderedDict[SyntheticFaceConfig, FaceTensorDataset]" = OrderedDict()
 _RENDERED_MAX = 2
+
+
+def clear_render_cache() -> None:
+    """Forget the sets kept by :func:`make_synthetic_faces`, so the next call renders again (tests of determinism)."""
+    _RENDERED.clear()
 
 
 def _render_dataset(cfg: SyntheticFaceConfig) -> FaceTensorDataset:

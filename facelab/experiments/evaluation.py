@@ -6,9 +6,9 @@
   2006), the equal error rate, TAR at fixed FARs, and the LFW 10-fold protocol
   (Huang et al. 2007). With real data, :func:`lfw_verification` runs the
   protocol on the official LFW pairs and folds.
-* Decisions at one threshold (:func:`classification_report_at`,
-  :func:`metrics_vs_pair_mix`): accuracy, precision, recall, F1 and the
-  confusion matrix that the source document names, and why they depend on the
+* Decisions at one threshold (:func:`facelab.metrics.decisions.classification_report_at`,
+  :func:`facelab.metrics.decisions.metrics_vs_pair_mix`): accuracy, precision, recall, F1 and the
+  confusion matrix of binary classification, and why they depend on the
   share of impostor pairs as well as on the verifier.
 * GAN sample quality (:func:`fid_kid_over_training`): FID (Heusel et al. 2017)
   and KID (Binkowski et al. 2018) of chapter 03's generator, measured during
@@ -20,18 +20,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from matplotlib.figure import Figure
 from torch import nn
 
 from facelab.metrics.classification import to_numpy
+from facelab.figures.evaluation import plot_fid_over_training
+from facelab.metrics.decisions import DecisionReport, PairMix, classification_report_at, metrics_vs_pair_mix
 from facelab.metrics.gan import fid_kid_baselines, frechet_distance, kernel_inception_distance
 from facelab.metrics.verification import (
     KFoldResult,
     RocCurve,
-    _scores_same,
+    check_scores,
     cosine_scores,
     equal_error_rate,
     far_frr,
@@ -41,6 +41,9 @@ from facelab.metrics.verification import (
     roc,
     tar_at_far,
 )
+from facelab.baselines.face_gan import train_face_gan
+from facelab.data.faces import load_training_faces
+from facelab.models.zoo import initial_dcgan
 from facelab.profile import Profile
 from facelab.recognition import embed
 from facelab.train.gan import sample
@@ -84,7 +87,7 @@ class VerificationScores:
     num_identities: int | None = None
 
     def __post_init__(self) -> None:
-        self.scores, self.same = _scores_same(self.scores, self.same)
+        self.scores, self.same = check_scores(self.scores, self.same)
 
     @property
     def num_genuine(self) -> int:
@@ -235,97 +238,7 @@ def lfw_verification(run: Any, pairs: Any = None, size: int = 64, data_home: Any
 
 
 # ----------------------------------------------------------------------------- decisions at a threshold
-@dataclass
-class DecisionReport:
-    """The verification decision at one threshold, scored as a binary classification.
 
-    "Positive" means "same person" (accept). Recall is then TAR and the
-    false-positive rate is FAR.
-
-    Attributes:
-        threshold: accept ``score >= threshold``.
-        accuracy, precision, recall, f1: the source document's metrics.
-        far, frr: false accept and false reject rates.
-        confusion: ``(2, 2)`` counts, rows true (impostor, genuine), columns
-            decision (reject, accept).
-    """
-
-    threshold: float
-    accuracy: float
-    precision: float
-    recall: float
-    f1: float
-    far: float
-    frr: float
-    confusion: np.ndarray
-
-
-def classification_report_at(scores: Any, same: Any, threshold: float) -> DecisionReport:
-    """Accuracy, precision, recall, F1 and the confusion matrix of ``score >= threshold``.
-
-    Args:
-        scores: ``(P,)`` pair scores (or a :class:`VerificationScores`, then ``same`` is ignored).
-        same: ``(P,)`` True for genuine pairs.
-        threshold: the decision threshold.
-    """
-    if isinstance(scores, VerificationScores):
-        scores, same = scores.scores, scores.same
-    s, y = _scores_same(scores, same)
-    accept = s >= threshold
-    tp, fp = int(np.sum(accept & y)), int(np.sum(accept & ~y))
-    fn, tn = int(np.sum(~accept & y)), int(np.sum(~accept & ~y))
-    precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / (tp + fn)
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return DecisionReport(float(threshold), (tp + tn) / y.size, precision, recall, f1, fp / (fp + tn), fn / (tp + fn),
-                          np.array([[tn, fp], [fn, tp]], dtype=np.int64))
-
-
-@dataclass
-class PairMix:
-    """Metrics at one threshold as the impostor-to-genuine ratio of the test pairs changes.
-
-    FAR and FRR are rates *within* each kind of pair, so they do not depend on
-    the mix; accuracy, precision and F1 do.
-    """
-
-    ratios: np.ndarray
-    accuracy: np.ndarray
-    precision: np.ndarray
-    f1: np.ndarray
-    always_reject_accuracy: np.ndarray
-    recall: float
-    far: float
-    frr: float
-    threshold: float
-
-
-def metrics_vs_pair_mix(scores: Any, same: Any, threshold: float,
-                        ratios: Sequence[float] = (1, 3, 10, 30, 100, 300, 1000)) -> PairMix:
-    """Expected accuracy, precision and F1 when there are ``r`` impostor pairs per genuine pair.
-
-    With the measured TAR and FAR fixed, a test set of 1 genuine and ``r``
-    impostor pairs (in proportion) gives accuracy ``(TAR + r (1 - FAR)) / (1 + r)``
-    and precision ``TAR / (TAR + r FAR)``. A verifier that rejects everything
-    scores ``r / (1 + r)``.
-
-    Args:
-        scores: ``(P,)`` pair scores (or a :class:`VerificationScores`).
-        same: ``(P,)`` True for genuine pairs.
-        threshold: the decision threshold.
-        ratios: impostor pairs per genuine pair.
-    """
-    if isinstance(scores, VerificationScores):
-        scores, same = scores.scores, scores.same
-    far, frr = far_frr(scores, same, threshold)
-    tar = 1.0 - frr
-    r = np.asarray(ratios, dtype=np.float64)
-    if r.ndim != 1 or np.any(r <= 0):
-        raise ValueError(f"ratios must be positive numbers of impostor pairs per genuine pair, got {ratios!r}.")
-    accepted = tar + r * far
-    precision = np.divide(tar, accepted, out=np.zeros_like(r), where=accepted > 0)
-    f1 = np.divide(2 * precision * tar, precision + tar, out=np.zeros_like(r), where=precision + tar > 0)
-    return PairMix(r, (tar + r * (1 - far)) / (1 + r), precision, f1, r / (1 + r), tar, far, frr, float(threshold))
 
 
 # ----------------------------------------------------------------------------- GAN quality
@@ -419,15 +332,13 @@ def fid_kid_over_training(profile: Profile, embedder: Any, real_faces: Any = Non
     Returns:
         The measurements, baselines and the GAN run.
     """
-    from facelab.experiments import face_gan
-
     embedder = _embedder_of(embedder)
     every = every or profile.sample_every
     if every % profile.sample_every:
         raise ValueError(f"every={every} must be a multiple of profile.sample_every={profile.sample_every}, "
                          "the interval at which the training loop calls back.")
     if data is None:
-        data = face_gan.load_training_faces(profile)
+        data = load_training_faces(profile)
     if real_faces is None:
         real_faces = data
     images = getattr(real_faces, "images", real_faces)
@@ -446,40 +357,11 @@ def fid_kid_over_training(profile: Profile, embedder: Any, real_faces: Any = Non
     latents = torch.randn(num_samples, profile.latent_dim, generator=gen)
     # the GAN is compared with the same real half as in the real-vs-real baseline's first half
     first_half = real_features[np.random.default_rng(seed).permutation(real_features.shape[0])[:num_samples]]
-    generator, discriminator = face_gan.initial_dcgan(profile, seed)  # the weights train_face_gan would build
+    generator, discriminator = initial_dcgan(profile, seed)  # the weights train_face_gan would build
     callback = _FidKidCallback(generator, embedder, first_half, latents, every, result, seed)
-    result.run = face_gan.train_face_gan(profile, data=data, steps=steps, seed=seed, callbacks=[callback],
-                                         models=(generator, discriminator), **train_kwargs)
+    result.run = train_face_gan(profile, data=data, steps=steps, seed=seed, callbacks=[callback],
+                                models=(generator, discriminator), **train_kwargs)
     return result
 
 
-def plot_fid_over_training(curve: FidKidCurve) -> Figure:
-    """FID and KID against the training step, with the real-vs-real and real-vs-noise baselines.
 
-    Args:
-        curve: from :func:`fid_kid_over_training`.
-
-    Returns:
-        The figure (two panels, log-scaled values).
-    """
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    b = curve.baselines
-    for ax, name, values in ((axes[0], "FID", curve.fid), (axes[1], "KID", curve.kid)):
-        key = name.lower()
-        ax.plot(curve.steps, values, "o-", color="C0", label="GAN samples vs real")
-        ax.axhline(b[f"{key}_real_vs_noise"], color="C3", ls="--", label="real vs noise")
-        ax.axhline(b[f"{key}_real_vs_real"], color="C2", ls="--", label="real vs real (floor)")
-        ax.set_yscale("symlog", linthresh=_linthresh(values, b, key))
-        ax.set_xlabel("GAN training step")
-        ax.set_ylabel(f"{name} (lower is better)")
-        ax.set_title(f"{name} in the face embedder's {curve.feature_dim}-d feature space, "
-                     f"{curve.num_samples} samples", fontsize=9)
-        ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
-
-
-def _linthresh(values: Sequence[float], baselines: dict[str, float], key: str) -> float:
-    positive = [abs(v) for v in [*values, baselines[f"{key}_real_vs_real"]] if v != 0]
-    return max(min(positive) if positive else 1e-6, 1e-6)

@@ -1,45 +1,34 @@
 """The experiments of chapter 03: training a DCGAN on faces, and mode collapse.
 
-* Data (:func:`load_training_faces`, :func:`load_held_out_faces`): the synthetic
-  faces of the quick profile, or real faces for the full one -- LFW (Huang et al.
-  2007) through scikit-learn, falling back to CelebA (Liu et al. 2015) through
-  torchvision, or any folder of images named by ``$FACELAB_FACES_DIR``. All come as
-  ``(N, 3, S, S)`` tensors in ``[-1, 1]``, the range of the generator's ``tanh``;
-  the held-out faces are of people the GAN never sees.
-* The networks (:func:`build_dcgan`): the DCGAN of Radford, Metz & Chintala
-  (ICLR 2016) at the profile's size.
-* Training (:func:`train_face_gan`): :func:`facelab.train.gan.train_gan` with the
-  DCGAN paper's optimiser settings. In the full profile it checkpoints under a runs
-  directory (``$FACELAB_RUNS_DIR``, default ``~/facelab_runs``); calling it again
-  resumes from the checkpoint, which is what makes a long run survive a Colab
-  disconnect when that directory is on Google Drive.
-* Mode collapse (:func:`mode_collapse_experiment`): the 8-Gaussian ring of the
-  unrolled-GAN paper (Metz et al. 2017), where the modes a generator covers can be
-  counted, trained with a setting that collapses and with standard remedies.
+The faces (:mod:`facelab.data.faces`), the networks (:mod:`facelab.models.zoo`), the training run
+(:mod:`facelab.baselines.face_gan`) and its measures (:mod:`facelab.metrics.samples`) live in the layers
+below, where chapters 06-08 reuse them; they are imported here so the chapter finds everything under
+one name. This module adds the mode-collapse experiment (:func:`mode_collapse_experiment`): the
+8-Gaussian ring of the unrolled-GAN paper (Metz et al. 2017), where the modes a generator covers can be
+counted, trained with a setting that collapses and with standard remedies.
 """
 from __future__ import annotations
 
-import dataclasses
-import os
-import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
-import matplotlib.pyplot as plt
 import torch
-from matplotlib.figure import Figure
-from torch import nn
 
-from facelab.data.base import FaceTensorDataset
-from facelab.models.dcgan import Discriminator, Generator
+from facelab.baselines.face_gan import FaceGANRun, default_checkpoint_path, train_face_gan
+from facelab.data.faces import (CELEBA_MAX_IMAGES, FACES_DIR_ENV, load_held_out_faces, load_real_faces,
+                                load_training_faces)
+from facelab.figures.face_gan import plot_mode_collapse
+from facelab.metrics.samples import discriminator_auc, pixel_frechet_distance, sample_diversity
+from facelab.models.zoo import MinibatchStdDiscriminator, build_dcgan, initial_dcgan
+from facelab.runs import RUNS_DIR_ENV, runs_dir
+from facelab.runtime import seed_everything
+from facelab.models.sampling import sample
 from facelab.profile import Profile
-from facelab.runs import RUNS_DIR_ENV, reuse_runs, runs_dir, settings_checkpoint_path
-from facelab.runtime import get_device, seed_everything
-from facelab.train.gan import GANHistory, GANTrainConfig, sample, train_gan
+from facelab.train.gan import GANTrainConfig, train_gan
 
 __all__ = [
     "FACES_DIR_ENV",
+    "CELEBA_MAX_IMAGES",
     "RUNS_DIR_ENV",
     "FaceGANRun",
     "load_training_faces",
@@ -64,291 +53,8 @@ __all__ = [
     "plot_mode_collapse",
 ]
 
-#: Environment variable naming a folder of face images (one sub-folder per person) to train on.
-FACES_DIR_ENV = "FACELAB_FACES_DIR"
-#: Images kept from CelebA when it is the fallback (162,770 images would need ~8 GB at 64x64).
-CELEBA_MAX_IMAGES = 50_000
-
-
-# ----------------------------------------------------------------------------- data
-def load_training_faces(profile: Profile, seed: int = 0) -> FaceTensorDataset:
-    """The faces chapter 03 trains its GAN on.
-
-    * quick profile (``profile.dataset == "synthetic"``): procedural faces,
-      ``profile.num_identities x profile.images_per_identity`` images at
-      ``profile.image_size`` (offline, deterministic in ``seed``).
-    * full profile: real faces (see :func:`load_real_faces`) except the held-out
-      identities of :func:`load_held_out_faces`.
-
-    Args:
-        profile: the course profile.
-        seed: dataset seed of the synthetic faces (a different seed gives other people).
-
-    Returns:
-        The faces, ``(N, 3, S, S)`` in ``[-1, 1]`` with identity labels.
-
-    Raises:
-        FileNotFoundError: full profile, and none of the real sources could be loaded.
-    """
-    if profile.dataset == "synthetic":
-        from facelab.data.synthetic import make_synthetic_faces
-
-        return make_synthetic_faces(num_identities=profile.num_identities,
-                                    images_per_identity=profile.images_per_identity,
-                                    size=profile.image_size, seed=seed)
-    faces = load_real_faces(profile.image_size)
-    return faces.subset(~_held_out_mask(faces), relabel=True)
-
-
-def load_held_out_faces(profile: Profile, seed: int = 0) -> FaceTensorDataset:
-    """Faces of people the GAN never trains on, to measure it against.
-
-    quick profile: synthetic faces of other identities (dataset seed ``seed + 1``),
-    a tenth as many as :func:`load_training_faces`; full profile: every 20th identity
-    of the real faces (5%; every 20th image for a folder of fewer than 20 people), which
-    :func:`load_training_faces` leaves out.
-    """
-    if profile.dataset == "synthetic":
-        from facelab.data.synthetic import make_synthetic_faces
-
-        return make_synthetic_faces(num_identities=max(1, profile.num_identities // 10),
-                                    images_per_identity=profile.images_per_identity,
-                                    size=profile.image_size, seed=seed + 1)
-    faces = load_real_faces(profile.image_size)
-    return faces.subset(_held_out_mask(faces), relabel=True)
-
-
-def _held_out_mask(faces: FaceTensorDataset) -> torch.Tensor:
-    """Every 20th identity (a fixed, seed-free split); every 20th image when there are few people."""
-    if faces.num_identities >= 20:
-        return faces.labels % 20 == 19
-    return torch.arange(len(faces)) % 20 == 19
-
-
-def load_real_faces(size: int = 64) -> FaceTensorDataset:
-    """Real faces for the full profile, from the first source that works.
-
-    1. ``$FACELAB_FACES_DIR`` when it is set: your own folder, one sub-folder per person
-       (:func:`facelab.data.real.load_image_folder`);
-    2. otherwise all 13,233 LFW images through scikit-learn (downloaded once, ~200 MB);
-    3. if that fails, CelebA through torchvision (at most :data:`CELEBA_MAX_IMAGES` images).
-
-    Raises:
-        FileNotFoundError: none of the sources could be loaded; the message lists why
-            each failed and how to fix it.
-    """
-    from facelab.data import real
-
-    folder = os.environ.get(FACES_DIR_ENV, "").strip()
-    if folder:
-        print(f"Loading faces from ${FACES_DIR_ENV} = {folder}")
-        return real.load_image_folder(folder, size=size)
-    errors: list[str] = []
-    try:
-        # every LFW image: a GAN needs many faces, not many per person
-        return real.load_lfw_people(size=size, min_faces_per_person=0, download=True)
-    except OSError as err:
-        errors.append(f"LFW: {err}")
-        warnings.warn(f"Could not load LFW ({err}); trying CelebA through torchvision instead.", stacklevel=2)
-    try:
-        return real.load_celeba(size=size, split="train", download=True, max_images=CELEBA_MAX_IMAGES)
-    except (OSError, RuntimeError) as err:
-        errors.append(f"CelebA: {err}")
-    raise FileNotFoundError(
-        "No real faces could be loaded for the full profile:\n  " + "\n  ".join(errors) + "\n"
-        f"Fix the network or the files above, or set {FACES_DIR_ENV} to a folder of face images laid out "
-        "one sub-folder per person, or use the synthetic faces with FACELAB_PROFILE=quick."
-    )
-
-
-# ----------------------------------------------------------------------------- models
-def build_dcgan(profile: Profile) -> tuple[Generator, Discriminator]:
-    """The DCGAN generator and discriminator at the profile's size (paper size in the full profile)."""
-    generator = Generator(latent_dim=profile.latent_dim, channels=profile.gan_channels,
-                          image_size=profile.image_size)
-    discriminator = Discriminator(channels=profile.gan_channels, image_size=profile.image_size)
-    return generator, discriminator
-
-
-# ----------------------------------------------------------------------------- training
-@dataclass
-class FaceGANRun:
-    """A trained face GAN: both networks, the training history and its settings."""
-
-    generator: Generator
-    discriminator: Discriminator
-    history: GANHistory
-    config: GANTrainConfig
-    profile: Profile
-    device: torch.device
-    checkpoint_path: Path | None = None
-    initial_samples: torch.Tensor | None = None  # the fixed noise through the untrained generator
-
-    def sample(self, n: int, seed: int = 0) -> torch.Tensor:
-        """``n`` generated faces ``(n, 3, S, S)`` on the CPU, from latents seeded by ``seed``."""
-        z = self.generator.sample_latent(n, generator=torch.Generator().manual_seed(seed))
-        return sample(self.generator, z.to(self.device)).cpu()
-
-
-def initial_dcgan(profile: Profile, seed: int = 0) -> tuple[Generator, Discriminator]:
-    """The DCGAN of the profile with the initial weights that seed ``seed`` gives (those of every run with it)."""
-    seed_everything(seed)
-    return build_dcgan(profile)
-
-
-def default_checkpoint_path(profile: Profile, loss: str = "nonsaturating", seed: int = 0,
-                            **settings: Any) -> Path:
-    """The checkpoint file of a face-GAN run, keyed by everything that determines it (see :mod:`facelab.runs`)."""
-    return settings_checkpoint_path(f"dcgan_{loss}", profile, dict(settings, loss=loss, seed=seed))
-
-
-def train_face_gan(
-    profile: Profile,
-    data: Any = None,
-    loss: str = "nonsaturating",
-    steps: int | None = None,
-    seed: int = 0,
-    checkpoint_path: str | os.PathLike | None = None,
-    callbacks: Sequence[Callable[[GANHistory, int], None]] = (),
-    models: tuple[Generator, Discriminator] | None = None,
-    **config_overrides: Any,
-) -> FaceGANRun:
-    """Train chapter 03's DCGAN on faces.
-
-    Args:
-        profile: the course profile (sizes, batch size, steps, sampling interval).
-        data: the faces (a ``FaceTensorDataset``, a tensor or a ``DataLoader``);
-            default :func:`load_training_faces` of the profile.
-        loss: GAN objective, a name in ``facelab.losses.GAN_LOSSES``.
-        steps: generator updates; default ``profile.gan_steps``.
-        seed: seeds the initial weights, the fixed noise and the training stream.
-        checkpoint_path: checkpoint file, resumed from when it exists (saved every 1,000 steps
-            and at the end). Default: :func:`default_checkpoint_path` under :func:`runs_dir` on the
-            full profile, and on the quick profile when ``$FACELAB_RUNS_DIR`` is set and neither
-            ``data`` nor callbacks other than display-only ones are given (see :mod:`facelab.runs`); otherwise none.
-        callbacks: ``callback(history, step)`` every ``profile.sample_every`` steps,
-            e.g. ``facelab.plotting.LiveGANPlot()``.
-        models: the ``(generator, discriminator)`` to train; default :func:`initial_dcgan` of the
-            profile and seed. Build them with :func:`initial_dcgan` to keep a reference to the
-            generator for a callback while it trains, with the same initial weights.
-        **config_overrides: other fields of :class:`facelab.train.gan.GANTrainConfig`
-            (``lr_g=1e-4``, ``max_steps=10``, ``progress=False``, ...).
-
-    Returns:
-        The :class:`FaceGANRun`.
-
-    Raises:
-        ValueError: an unknown or invalid setting.
-    """
-    fields = {f.name for f in dataclasses.fields(GANTrainConfig)}
-    unknown = sorted(set(config_overrides) - fields)
-    if unknown:
-        raise ValueError(f"Unknown training setting(s) {unknown}; valid ones are {sorted(fields)}.")
-    settings: dict[str, Any] = dict(
-        loss=loss,
-        steps=steps if steps is not None else profile.gan_steps,
-        batch_size=profile.gan_batch_size,
-        sample_every=profile.sample_every,
-        seed=seed,
-    )
-    settings.update(config_overrides)
-    # callbacks that only draw (LiveGANPlot) do not stop reuse; those that measure would miss a reused run
-    reusable = models is None and (profile.name == "full" or (
-        data is None and all(getattr(callback, "display_only", False) for callback in callbacks)))
-    if checkpoint_path is None and reuse_runs(profile) and reusable:
-        # a run named by its settings: the same call later (another chapter, a reconnected Colab) resumes it
-        checkpoint_path = settings_checkpoint_path(f"dcgan_{settings['loss']}", profile, settings)
-    if checkpoint_path is not None:
-        settings.setdefault("checkpoint_every", 1000)
-    settings["checkpoint_path"] = str(checkpoint_path) if checkpoint_path is not None else None
-    config = GANTrainConfig(**settings)
-
-    device = get_device()
-    if data is None:
-        data = load_training_faces(profile)
-    generator, discriminator = models if models is not None else initial_dcgan(profile, seed)
-    # the untrained generator on the fixed noise batch that train_gan draws (same seed, same draw)
-    torch.manual_seed(config.seed)
-    fixed_noise = generator.to(device).sample_latent(config.num_samples, device=device)
-    initial_samples = sample(generator, fixed_noise).cpu()
-    if config.checkpoint_path and Path(config.checkpoint_path).exists():
-        print(f"Resuming from {config.checkpoint_path} (a finished run is reused without training)")
-    history = train_gan(generator, discriminator, data, config, device=device, callbacks=callbacks)
-    return FaceGANRun(generator, discriminator, history, config, profile, device,
-                      Path(config.checkpoint_path) if config.checkpoint_path else None, initial_samples)
-
-
-# ----------------------------------------------------------------------------- measuring a face GAN
-def _pixel_features(images: torch.Tensor, pool: int) -> torch.Tensor:
-    return nn.functional.adaptive_avg_pool2d(images.float(), pool).flatten(1)
-
-
-def pixel_frechet_distance(images_a: torch.Tensor, images_b: torch.Tensor, pool: int = 8) -> float:
-    """Fréchet distance between two image sets on ``pool x pool`` average-pooled pixels.
-
-    A crude, network-free relative of FID (Heusel et al. 2017): it compares the mean
-    and covariance of coarse colour layouts, enough to tell noise from faces and to
-    follow a GAN's progress. It is *not* comparable with published FID values.
-    """
-    from facelab.metrics.gan import frechet_distance
-
-    return frechet_distance(_pixel_features(images_a, pool), _pixel_features(images_b, pool))
-
-
-def sample_diversity(images: torch.Tensor, max_images: int = 500) -> float:
-    """Mean Euclidean distance between two different images of a set (pixels in ``[-1, 1]``).
-
-    A collapsed generator, which makes the same few faces over and over, has a much
-    smaller value than the data; a healthy one comes close to the data's value.
-    """
-    x = images[:max_images].float().flatten(1)
-    d = torch.cdist(x, x)
-    n = x.shape[0]
-    return float(d.sum() / (n * (n - 1)))
-
-
-@torch.no_grad()
-def discriminator_auc(discriminator: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> float:
-    """Probability that the discriminator scores a random real image above a random fake one.
-
-    The area under the ROC curve of D used as a real-vs-fake detector: 0.5 is chance,
-    1 perfect separation. D runs in eval mode (batch norm with running statistics),
-    so a score does not depend on the rest of its batch.
-    """
-    was_training = discriminator.training
-    discriminator.eval()
-    device = next(discriminator.parameters()).device
-    real_scores = discriminator(real.to(device)).float().cpu()
-    fake_scores = discriminator(fake.to(device)).float().cpu()
-    discriminator.train(was_training)
-    greater = (real_scores[:, None] > fake_scores[None, :]).float()
-    ties = (real_scores[:, None] == fake_scores[None, :]).float()
-    return float((greater + 0.5 * ties).mean())
-
 
 # ----------------------------------------------------------------------------- mode collapse
-class MinibatchStdDiscriminator(nn.Module):
-    """A toy discriminator that also sees how spread out its whole batch is.
-
-    The batch's mean standard deviation is appended to every input as one more
-    feature: the *minibatch standard deviation* of Karras et al. (2018), the simplest
-    form of the minibatch discrimination of Salimans et al. (2016). A collapsed
-    generator produces batches with too little spread, which D can now detect, so G
-    is pushed to diversify. (Batches are all-real or all-fake in the training loop.)
-    """
-
-    def __init__(self, *, data_dim: int = 2, hidden: int = 64, depth: int = 3):
-        super().__init__()
-        from facelab.models.toy import ToyDiscriminator
-
-        self.data_dim = data_dim
-        self.inner = ToyDiscriminator(data_dim=data_dim + 1, hidden=hidden, depth=depth)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        spread = x.std(dim=0).mean().expand(x.shape[0], 1)  # (B, 1): one number for the batch
-        return self.inner(torch.cat([x, spread], dim=1))
-
-
 @dataclass(frozen=True)
 class CollapseSetting:
     """One way of training the toy GAN of the mode-collapse experiment."""
@@ -491,17 +197,3 @@ def _train_collapse_settings(result: ModeCollapseResult, ring: Any, settings: Se
         result.effective.append(effective)
 
 
-def plot_mode_collapse(result: ModeCollapseResult) -> Figure:
-    """One scatter panel per setting (its first seed), titled with that run's mode counts."""
-    from facelab.plotting import plot_samples_2d
-
-    n = len(result.settings)
-    fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 3.6), squeeze=False)
-    for ax, setting, fake, modes, eff in zip(axes[0], result.settings, result.samples, result.modes,
-                                             result.effective):
-        plot_samples_2d(result.data, fake, ax=ax, limit=2.8,
-                        title=f"{setting.name}\n{modes[0]} of {result.num_modes} modes covered, "
-                              f"effective {eff[0]:.1f}")
-    axes[0, 0].legend(loc="lower left", fontsize=7, markerscale=3)
-    fig.tight_layout()
-    return fig

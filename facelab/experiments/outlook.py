@@ -23,17 +23,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-import matplotlib.pyplot as plt
 import numpy as np
 import torch
-import torch.nn.functional as F
-from matplotlib.figure import Figure
 
+from facelab.figures.outlook import plot_instability, plot_side_by_side
 from facelab.metrics.gan import fid_kid_baselines, frechet_distance, kernel_inception_distance
+from facelab.baselines.face_gan import train_face_gan
+from facelab.data.faces import load_training_faces
+from facelab.metrics.samples import laplacian_sharpness, sample_diversity
 from facelab.models.vae import VAE
+from facelab.models.zoo import DEFAULT_PIXEL_STD, build_vae
 from facelab.profile import Profile
 from facelab.recognition import embed
-from facelab.runs import reuse_runs, settings_checkpoint_path
+from facelab.runs import train_or_reuse
 from facelab.runtime import get_device, seed_everything
 from facelab.train.gan import GANHistory
 from facelab.train.vae import VAEHistory, VAETrainConfig, train_vae
@@ -55,31 +57,7 @@ __all__ = [
     "plot_instability",
 ]
 
-#: Pixel standard deviation of the VAE's Gaussian likelihood on the [-1, 1] scale (see build_vae).
-DEFAULT_PIXEL_STD = 0.5
-
-
 # ----------------------------------------------------------------------------- the VAE
-def build_vae(profile: Profile, likelihood: str = "gaussian", pixel_std: float = DEFAULT_PIXEL_STD) -> VAE:
-    """The course's VAE at the profile's size: decoder = chapter 03's DCGAN generator.
-
-    Args:
-        profile: the course profile (``image_size``, ``latent_dim``, ``gan_channels``).
-        likelihood: ``"gaussian"`` (L2, the default) or ``"bernoulli"``.
-        pixel_std: ``s`` of the Gaussian likelihood. It sets the weight ``1 / (2 s^2)`` of the squared error
-            against the KL term. On the quick profile's budget (1,000 steps) we tried 0.1, 0.2, 0.3 and 0.5:
-            smaller values reconstruct a little better, but the encoder then spreads its codes far from the
-            prior (KL of 80-250 nats) and decoded prior samples are smeared; 0.5 (KL about 45 nats) gives
-            the most face-like samples. The maximum-likelihood value (the reconstructions' RMS error) is
-            about 0.16, so 0.5 is a deliberate, beta-VAE-like weighting towards the prior.
-
-    Returns:
-        The untrained :class:`facelab.models.vae.VAE`.
-    """
-    return VAE(latent_dim=profile.latent_dim, channels=profile.gan_channels, image_size=profile.image_size,
-               likelihood=likelihood, pixel_std=pixel_std)
-
-
 @dataclass
 class FaceVAERun:
     """A trained face VAE with its history and settings."""
@@ -140,52 +118,24 @@ def train_face_vae(
     unknown = sorted(set(config_overrides) - fields)
     if unknown:
         raise ValueError(f"Unknown VAE training setting(s) {unknown}; valid ones are {sorted(fields)}.")
-    settings: dict[str, Any] = dict(steps=steps if steps is not None else profile.gan_steps,
-                                    batch_size=profile.gan_batch_size, sample_every=profile.sample_every, seed=seed)
-    settings.update(config_overrides)
-    if checkpoint_path is None and data is None and reuse_runs(profile):
-        checkpoint_path = settings_checkpoint_path(f"vae_{likelihood}", profile, settings, likelihood=likelihood,
-                                                   pixel_std=pixel_std)
-    if checkpoint_path is not None:
-        settings.setdefault("checkpoint_every", 1000)
-    settings["checkpoint_path"] = str(checkpoint_path) if checkpoint_path is not None else None
-    config = VAETrainConfig(**settings)
-
+    settings: dict[str, Any] = {**dict(steps=steps if steps is not None else profile.gan_steps,
+                                       batch_size=profile.gan_batch_size, sample_every=profile.sample_every,
+                                       seed=seed, checkpoint_path=checkpoint_path), **config_overrides}
+    reusable = data is None  # the default faces (keyed by their content), as for chapter 03's GAN
     device = get_device()
     if data is None:
-        from facelab.experiments.face_gan import load_training_faces
-
         data = load_training_faces(profile)
     seed_everything(seed)  # the initial weights
     vae = build_vae(profile, likelihood, pixel_std)
-    if config.checkpoint_path and Path(config.checkpoint_path).exists():
-        print(f"Resuming from {config.checkpoint_path} (a finished run is reused without training)")
-    history = train_vae(vae, data, config, device=device, callbacks=callbacks)
+    config, history = train_or_reuse(
+        f"vae_{likelihood}", profile, VAETrainConfig, settings, data,
+        lambda config: train_vae(vae, data, config, device=device, callbacks=callbacks),
+        reusable=reusable, label=f"VAE ({likelihood})", likelihood=likelihood, pixel_std=pixel_std)
     return FaceVAERun(vae, history, config, profile, device,
                       Path(config.checkpoint_path) if config.checkpoint_path else None)
 
 
 # ----------------------------------------------------------------------------- measuring
-_LAPLACIAN = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])
-
-
-def laplacian_sharpness(images: torch.Tensor) -> float:
-    """Mean absolute Laplacian of the grey-level images: how much fine detail (edges) they hold.
-
-    Blurring an image lowers it; a constant image has 0. Pixels in ``[-1, 1]``, border pixels excluded.
-
-    Args:
-        images: ``(N, C, H, W)`` tensor, ``H, W >= 3``.
-
-    Returns:
-        The mean over images and pixels.
-    """
-    if images.ndim != 4 or images.shape[-1] < 3 or images.shape[-2] < 3:
-        raise ValueError(f"images must be (N, C, H, W) with H, W >= 3, got {tuple(images.shape)}.")
-    grey = images.float().mean(dim=1, keepdim=True)  # (N, 1, H, W)
-    return float(F.conv2d(grey, _LAPLACIAN.view(1, 1, 3, 3)).abs().mean())
-
-
 @dataclass
 class GeneratorScores:
     """FID, KID and pixel statistics of one generator's samples."""
@@ -265,7 +215,6 @@ def compare_generators(samples: Mapping[str, torch.Tensor], embedder: Any, real_
     Raises:
         ValueError: too few real or generated images, or images of the wrong size.
     """
-    from facelab.experiments.face_gan import sample_diversity
 
     embedder = getattr(embedder, "embedder", embedder)
     images = getattr(real_faces, "images", real_faces)
@@ -296,16 +245,6 @@ def compare_generators(samples: Mapping[str, torch.Tensor], embedder: Any, real_
     return GeneratorComparison(scores, baselines, laplacian_sharpness(reference), sample_diversity(reference),
                                kept, num_samples, real_features.shape[1])
 
-
-def plot_side_by_side(images: Mapping[str, torch.Tensor], nrow: int = 6, num_images: int = 36) -> Figure:
-    """One image grid per entry (e.g. real, GAN, VAE), side by side, titled with its name."""
-    from facelab.plotting import show_images
-
-    fig, axes = plt.subplots(1, len(images), figsize=(3.6 * len(images), 3.9), squeeze=False)
-    for ax, (name, batch) in zip(axes[0], images.items()):
-        show_images(batch[:num_images], nrow=nrow, ax=ax, title=name)
-    fig.tight_layout()
-    return fig
 
 
 # ----------------------------------------------------------------------------- why L2 blurs
@@ -429,7 +368,6 @@ def optimizer_instability(profile: Profile, baseline: Any, steps: int | None = N
     Returns:
         The :class:`InstabilityResult`.
     """
-    from facelab.experiments.face_gan import train_face_gan
 
     steps = steps or profile.sample_every
     history: GANHistory = baseline.history
@@ -444,21 +382,3 @@ def optimizer_instability(profile: Profile, baseline: Any, steps: int | None = N
                              cut.samples[-1], run.history.samples[-1])
 
 
-def plot_instability(result: InstabilityResult) -> Figure:
-    """Generator loss, discriminator loss and D's outputs of both runs against the step."""
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.4))
-    label = (f"lr {result.settings['lr_g']:g}, beta1 {result.settings['beta1']:g}")
-    for history, name, color in ((result.baseline, "chapter 3: lr 2e-4, beta1 0.5", "C0"),
-                                 (result.aggressive, label, "C3")):
-        axes[0].plot(history.step, history.loss_g, color=color, label=name)
-        axes[1].plot(history.step, history.loss_d, color=color, label=name)
-        axes[2].plot(history.step, history.d_real, color=color, label=f"D(x), {name}")
-        axes[2].plot(history.step, history.d_fake, color=color, ls="--", label=f"D(G(z)), {name}")
-    for ax, title in zip(axes, ("generator loss", "discriminator loss", "D(x) solid, D(G(z)) dashed")):
-        ax.set_xlabel("step")
-        ax.set_title(title, fontsize=10)
-        ax.grid(alpha=0.3)
-    axes[2].set_ylim(-0.02, 1.02)
-    axes[0].legend(fontsize=8)
-    fig.tight_layout()
-    return fig

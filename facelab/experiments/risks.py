@@ -31,10 +31,14 @@ from facelab.attacks import LatentAttackResult, optimise_latents_towards
 from facelab.data.base import FaceTensorDataset
 from facelab.metrics.fairness import GroupRates, group_error_rates
 from facelab.metrics.privacy import membership_auc, memorisation_ratio, nearest_neighbours
-from facelab.models.detector import DetectorHistory, FakeFaceDetector, fake_probability, train_detector
+from facelab.models.detector import FakeFaceDetector, fake_probability
+from facelab.train.detector import DetectorHistory, train_detector
+from facelab.metrics.thresholds import threshold_at_far
+from facelab.models.zoo import build_dcgan
 from facelab.profile import Profile
 from facelab.recognition import embed
 from facelab.runtime import get_device, seed_everything
+from facelab.utils import evaluating
 from facelab.train.gan import GANTrainConfig, sample, train_gan
 
 __all__ = [
@@ -50,31 +54,6 @@ __all__ = [
     "GroupResult",
     "group_differentials",
 ]
-
-
-def threshold_at_far(scores: np.ndarray, same: np.ndarray, far: float) -> float:
-    """The lowest threshold whose false accept rate on these impostor pairs is at most ``far``.
-
-    A pair is accepted when its score is ``>= threshold``; the threshold sits just
-    above the ``floor(far * n_impostor) + 1``-th highest impostor score.
-
-    Args:
-        scores: ``(P,)`` pair scores.
-        same: ``(P,)`` True for genuine pairs.
-        far: target false accept rate in ``(0, 1)``.
-
-    Raises:
-        ValueError: a FAR outside ``(0, 1)``, or no impostor pairs.
-    """
-    if not 0 < far < 1:
-        raise ValueError(f"far must be in (0, 1), got {far}.")
-    impostor = np.sort(np.asarray(scores, dtype=np.float64)[~np.asarray(same, dtype=bool)])[::-1]
-    if impostor.size == 0:
-        raise ValueError("no impostor pairs: a threshold for a FAR needs pairs of different people.")
-    k = int(np.floor(far * impostor.size))
-    if k >= impostor.size:
-        return float(impostor[-1])
-    return float(np.nextafter(impostor[k], np.inf))
 
 
 # ----------------------------------------------------------------------------- impostors
@@ -263,12 +242,9 @@ def checkpoint_faces(history: Any, before_step: int | None = None, max_checkpoin
 @torch.no_grad()
 def discriminator_scores(discriminator: nn.Module, images: torch.Tensor) -> torch.Tensor:
     """Raw discriminator scores in eval mode (batch norm's running statistics), ``(N,)`` on the CPU."""
-    was_training = discriminator.training
-    discriminator.eval()
     device = next(discriminator.parameters()).device
-    out = discriminator(images.to(device)).float().cpu()
-    discriminator.train(was_training)
-    return out
+    with evaluating(discriminator):
+        return discriminator(images.to(device)).float().cpu()
 
 
 @dataclass
@@ -337,7 +313,6 @@ def membership_experiment(
         record_every: steps between membership AUCs during training.
         build: ``profile -> (generator, discriminator)``; default chapter 03's DCGAN.
     """
-    from facelab.experiments.face_gan import build_dcgan
 
     if faces is None:
         from facelab.data.real import load_lfw_subset

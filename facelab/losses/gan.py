@@ -31,7 +31,7 @@ def minimax_loss_d(real: Tensor, fake: Tensor) -> Tensor:
 
     D *maximises* ``V(D, G)``; as a loss to minimise that is ``-V``, which is the
     binary cross-entropy with label 1 for data and 0 for samples.
-    (The source document writes ``L_D`` as ``+V``: the sign is wrong for a loss.)
+    (Writing ``L_D = +V`` is a common slip: the sign is wrong for a loss that D minimises.)
     """
     # -log sigmoid(s) = softplus(-s);  -log(1 - sigmoid(s)) = softplus(s)
     return F.softplus(-real).mean() + F.softplus(fake).mean()

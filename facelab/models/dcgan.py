@@ -22,7 +22,7 @@ from torch import nn
 SUPPORTED_SIZES = (32, 64)
 
 
-def _num_blocks(image_size: int) -> int:
+def num_blocks(image_size: int) -> int:
     if image_size not in SUPPORTED_SIZES:
         raise ValueError(f"DCGAN supports image_size in {SUPPORTED_SIZES}, got {image_size}; resize the images.")
     return int(math.log2(image_size)) - 3  # 64 -> 3 inner blocks, 32 -> 2
@@ -52,7 +52,7 @@ class Generator(nn.Module):
     def __init__(self, *, latent_dim: int = 100, channels: int = 64, image_size: int = 64, out_channels: int = 3):
         super().__init__()
         self.latent_dim, self.image_size = latent_dim, image_size
-        blocks = _num_blocks(image_size)
+        blocks = num_blocks(image_size)
         width = channels * 2**blocks  # 512 at 64x64 with channels=64
         layers: list[nn.Module] = [
             # project and reshape: (B, latent_dim, 1, 1) -> (B, width, 4, 4)
@@ -95,7 +95,7 @@ class Discriminator(nn.Module):
         super().__init__()
         self.image_size = image_size
         self.in_channels = in_channels
-        blocks = _num_blocks(image_size)
+        blocks = num_blocks(image_size)
         width = channels
         # no batch norm on the input layer (paper: it caused sample oscillation)
         layers: list[nn.Module] = [nn.Conv2d(in_channels, width, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True)]

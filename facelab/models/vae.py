@@ -43,7 +43,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from facelab.models.dcgan import Generator, _num_blocks, dcgan_init_
+from facelab.models.dcgan import Generator, dcgan_init_, num_blocks
+from facelab.utils import evaluating
 
 __all__ = ["LIKELIHOODS", "VAEOutput", "Encoder", "VAE", "kl_to_standard_normal", "reconstruction_nll"]
 
@@ -83,7 +84,7 @@ class Encoder(nn.Module):
         self.latent_dim, self.image_size = latent_dim, image_size
         width = channels
         layers: list[nn.Module] = [nn.Conv2d(in_channels, width, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True)]
-        for _ in range(_num_blocks(image_size)):  # each block halves the resolution and doubles the width
+        for _ in range(num_blocks(image_size)):  # each block halves the resolution and doubles the width
             layers += [nn.Conv2d(width, width * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(width * 2),
                        nn.LeakyReLU(0.2, True)]
             width *= 2
@@ -220,9 +221,5 @@ class VAE(nn.Module):
         return self._eval_map(lambda x: self.decode(self.encode(x)[0]), images, device, batch_size)
 
     def _eval_map(self, fn, inputs: torch.Tensor, device, batch_size: int) -> torch.Tensor:
-        was_training = self.training
-        self.eval()  # batch norm with running statistics: an output does not depend on its batch
-        try:
+        with evaluating(self):  # batch norm with running statistics: an output does not depend on its batch
             return torch.cat([fn(chunk.to(device)).float().cpu() for chunk in inputs.split(batch_size)])
-        finally:
-            self.train(was_training)

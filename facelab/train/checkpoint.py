@@ -86,6 +86,10 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     return state
 
 
+class CheckpointMismatch(ValueError, RuntimeError):
+    """A checkpoint that this training loop cannot resume (another loop's, or another run's settings)."""
+
+
 def require_keys(state: dict[str, Any], keys: Sequence[str], path: str | os.PathLike, loop: str) -> None:
     """Check that a checkpoint holds what a training loop needs to resume.
 
@@ -96,13 +100,13 @@ def require_keys(state: dict[str, Any], keys: Sequence[str], path: str | os.Path
         loop: the loop's name, e.g. ``"train_gan"``.
 
     Raises:
-        ValueError: naming the missing entries and what to do.
+        CheckpointMismatch: (a ``ValueError``) naming the missing entries and what to do.
     """
     missing = [key for key in keys if key not in state]
     if missing:
-        raise ValueError(
+        raise CheckpointMismatch(
             f"Checkpoint {path} lacks {missing} (it holds {sorted(state)}), so {loop} cannot resume from it; "
-            f"it was probably written by another training loop. Pass a different checkpoint_path, delete the "
+            f"it was not written by {loop}: probably written by another training loop. Pass a different checkpoint_path, delete the "
             f"file, or call {loop}(..., resume=False) to start afresh."
         )
 

@@ -1,6 +1,6 @@
 """The fast path the training loops share: what makes a PyTorch step fast, decided in one place.
 
-Each switch is a field of the loops' configs (``GANTrainConfig``, ``RecognizerTrainConfig``);
+Each switch is a field of every loop's config (``facelab.train.config.TrainConfig``);
 ``None`` means "on where it helps", decided by :func:`decide_fast_path` from the device:
 
 * **mixed precision** (Micikevicius et al. 2018): the forward pass in bf16 on GPUs that
@@ -38,7 +38,7 @@ from torch import nn
 from . import distributed
 from .distributed import DistributedContext
 
-__all__ = ["FastPath", "decide_fast_path", "setup_fast_path", "check_fast_path_fields", "fits_on_device",
+__all__ = ["FastPath", "decide_fast_path", "setup_fast_path", "fits_on_device",
            "OPTIMIZER_IMPLS"]
 
 OPTIMIZER_IMPLS = ("fused", "foreach", "for-loop")
@@ -211,25 +211,6 @@ def decide_fast_path(
         cudnn_benchmark=bool(cudnn_benchmark) and cuda,
         context=context if context is not None else distributed.current(),
     )
-
-
-def check_fast_path_fields(config: Any) -> None:
-    """Validate the fast-path fields of a loop config (called from its ``__post_init__``).
-
-    Raises:
-        ValueError: a field has a value of the wrong kind; the message names the valid ones.
-    """
-    name = type(config).__name__
-    if config.optimizer_impl is not None and config.optimizer_impl not in OPTIMIZER_IMPLS:
-        raise ValueError(f"{name}.optimizer_impl must be one of {OPTIMIZER_IMPLS} or None (automatic), "
-                         f"got {config.optimizer_impl!r}.")
-    for field_name in ("channels_last", "data_on_device"):
-        if getattr(config, field_name) not in (None, True, False):
-            raise ValueError(f"{name}.{field_name} must be True, False or None (automatic), "
-                             f"got {getattr(config, field_name)!r}.")
-    for field_name in ("amp", "cudnn_benchmark", "compile"):
-        if getattr(config, field_name) not in (True, False):
-            raise ValueError(f"{name}.{field_name} must be True or False, got {getattr(config, field_name)!r}.")
 
 
 def setup_fast_path(device: torch.device | str, config: Any, *, cpu_channels_last: bool = False) -> FastPath:

@@ -4,44 +4,41 @@ Face recognition is trained as identity classification (the approach of DeepFace
 Taigman et al. 2014, and of ArcFace, Deng et al. 2019): the embedder maps a face
 to a vector, the head (softmax or an angular-margin head, ``facelab.losses.margin``)
 scores it against every training identity, and the loss is the **multi-class**
-cross-entropy of those logits. After training the head is thrown away and the
-embeddings are compared by cosine similarity.
+cross-entropy of those logits (:func:`recognizer_step`). After training the head is
+thrown away and the embeddings are compared by cosine similarity.
 
-Around the step, the same conventions as the GAN loop (``facelab.train.gan``):
-a config dataclass, the data held on the device and sampled with the global RNG
-(so a resumed run replays exactly), light augmentation done on the device, SGD
-with momentum (or AdamW) and a cosine learning-rate schedule, mixed precision on
-GPUs, a history, callbacks, atomic checkpoints and ``max_steps``.
+Around the step, the same :class:`~facelab.train.loop.TrainingRun` as the GAN loop: the data
+held on the device and sampled with the global RNG (so a resumed run replays exactly), light
+augmentation done on the device, SGD with momentum (or AdamW) and a cosine learning-rate
+schedule, mixed precision on GPUs, a history, callbacks, atomic checkpoints and ``max_steps``.
 """
 from __future__ import annotations
 
-import dataclasses
 import math
-import time
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, ClassVar, Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..runtime import get_device
-from .checkpoint import (load_checkpoint, load_state_dict_checked, require_keys, rng_state, save_checkpoint,
-                         set_rng_state)
-from .guards import DivergenceGuard
+from ..utils import evaluating
+from .config import TrainConfig, choice, integer, interval, number, rate
+from .fast import FastPath, setup_fast_path
 from .history import History
-from .distributed import shard
-from .fast import FastPath, check_fast_path_fields, setup_fast_path
+from .loop import TrainingRun, update
+from .source import training_data
 
-__all__ = ["RecognizerTrainConfig", "RecognizerHistory", "train_recognizer", "augment"]
+__all__ = ["RecognizerTrainConfig", "RecognizerHistory", "RecognizerParts", "recognizer_step", "train_recognizer",
+           "augment"]
 
 OPTIMIZERS = ("sgd", "adamw")
 
 
 @dataclass
-class RecognizerTrainConfig:
-    """Settings of a recognition training run (stored in its checkpoints)."""
+class RecognizerTrainConfig(TrainConfig):
+    """Settings of a recognition training run (stored in its checkpoints); the shared ones are :class:`TrainConfig`'s."""
 
     steps: int = 400                 # optimisation steps
     batch_size: int = 128            # ArcFace trains with 512 on 8 GPUs; 128 suits a CPU
@@ -54,42 +51,14 @@ class RecognizerTrainConfig:
     label_smoothing: float = 0.0     # of the cross-entropy targets
     flip: bool = True                # random horizontal flips (faces are roughly symmetric)
     max_shift: int = 2               # random translation of up to this many pixels (0: none)
-    # --- the fast path (facelab.train.fast); None: on where it helps ---
-    amp: bool = True                 # bf16 (else fp16 + GradScaler) autocast on CUDA; CPU always runs float32
-    channels_last: bool | None = None  # NHWC memory layout; None: on (tensor cores; ~1.4x on CPU, see benchmarks/)
-    optimizer_impl: str | None = None  # "fused", "foreach" or "for-loop"; None: fused on CUDA, foreach on CPU
-    data_on_device: bool | None = None  # hold the data on the device; None: when it fits in half the free memory
-    cudnn_benchmark: bool = True     # cuDNN autotuning (CUDA only)
-    compile: bool = False            # torch.compile the embedder and head: pays only on long runs
-    log_every: int = 10              # steps between history records
     eval_every: int = 100            # steps between callbacks (evaluations, live plots)
-    checkpoint_path: str | None = None
-    checkpoint_every: int = 0        # steps between checkpoints; 0: only at the end
-    seed: int = 0
-    max_steps: int | None = None     # stop after this many steps of this call (tests, dry runs)
-    progress: bool = True            # tqdm progress bar
 
-    def __post_init__(self) -> None:
-        for name in ("steps", "batch_size", "log_every", "eval_every"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"RecognizerTrainConfig.{name} must be an integer >= 1, got {value!r}.")
-        for name in ("warmup_steps", "max_shift", "checkpoint_every"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"RecognizerTrainConfig.{name} must be >= 0, got {getattr(self, name)!r}.")
-        if self.max_steps is not None and self.max_steps < 0:
-            raise ValueError(f"RecognizerTrainConfig.max_steps must be >= 0 or None, got {self.max_steps!r}.")
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"RecognizerTrainConfig.optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}.")
-        if not self.lr > 0:
-            raise ValueError(f"RecognizerTrainConfig.lr must be > 0, got {self.lr!r}.")
-        if self.weight_decay < 0 or not 0 <= self.momentum < 1:
-            raise ValueError(f"RecognizerTrainConfig needs weight_decay >= 0 and 0 <= momentum < 1, "
-                             f"got {self.weight_decay!r} and {self.momentum!r}.")
-        if not 0 <= self.min_lr_ratio <= 1 or not 0 <= self.label_smoothing < 1:
-            raise ValueError(f"RecognizerTrainConfig needs min_lr_ratio in [0, 1] and label_smoothing in [0, 1), "
-                             f"got {self.min_lr_ratio!r} and {self.label_smoothing!r}.")
-        check_fast_path_fields(self)
+    RULES: ClassVar = {
+        "optimizer": choice(OPTIMIZERS), "lr": rate(), "momentum": interval(0, 1, what="SGD momentum"),
+        "weight_decay": number(0), "warmup_steps": integer(0), "min_lr_ratio": interval(0, 1, closed=True),
+        "label_smoothing": interval(0, 1), "max_shift": integer(0), "eval_every": integer(1),
+    }
+    HINTS: ClassVar = {"lr": "ArcFace uses lr=0.1 with SGD; AdamW wants about 1e-3"}
 
 
 @dataclass
@@ -176,23 +145,54 @@ class _EmbedderAndHead(nn.Module):
         return embeddings, self.head(embeddings, labels)  # (B, K), the true class with its margin
 
 
-def _tensors(data: Any, fast: FastPath) -> tuple[torch.Tensor, torch.Tensor]:
-    images, labels = (data.images, data.labels) if hasattr(data, "images") else data
-    if not isinstance(images, torch.Tensor) or not isinstance(labels, torch.Tensor):
-        raise TypeError(f"train_recognizer needs a FaceTensorDataset or an (images, labels) pair of tensors, "
-                        f"got {type(data).__name__}.")
-    if labels.shape != (images.shape[0],):
-        raise ValueError(f"labels must have shape ({images.shape[0]},), got {tuple(labels.shape)}.")
-    if images.shape[0] == 0:
-        raise ValueError("train_recognizer got an empty dataset (0 images); expected at least one image per "
-                         "identity. Check the folder or the subset you selected.")
-    if not images.is_floating_point():
-        raise TypeError(f"train_recognizer needs float images in [-1, 1], got dtype {images.dtype}; convert "
-                        "uint8 pixels with images.float() / 127.5 - 1.")
-    if labels.is_floating_point() or labels.dtype == torch.bool or int(labels.min()) < 0:
-        raise ValueError(f"labels must be integer identity ids 0..K-1, got dtype {labels.dtype} with minimum "
-                         f"{labels.min().item()}; renumber them with torch.unique(labels, return_inverse=True)[1].")
-    return fast.place(images), fast.place(labels.long())  # on the device when they fit
+def _identities(labels: torch.Tensor, head: nn.Module) -> None:
+    """Refuse labels a head cannot learn: beyond its classes, or a single identity (nothing to tell apart)."""
+    num_classes = getattr(head, "num_classes", getattr(head, "out_features", None))
+    if num_classes is not None and int(labels.max()) >= num_classes:
+        raise ValueError(f"labels go up to {int(labels.max())} but the head has {num_classes} classes; build the "
+                         "head with num_classes = number of training identities (relabel subsets with "
+                         "dataset.subset(..., relabel=True)).")
+    found = int(torch.unique(labels).numel())
+    if found < 2:
+        raise ValueError(f"train_recognizer got images of {found} identity; a recogniser learns to tell identities "
+                         "apart, so it needs at least 2 (a single one trains to loss 0 and learns nothing). Use "
+                         "more identities (e.g. a lower min_faces_per_person, or more synthetic identities).")
+
+
+@dataclass
+class RecognizerParts:
+    """What :func:`recognizer_step` works with."""
+
+    model: nn.Module                 # embedder + head as one module (or its DDP wrapper)
+    head: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+    config: "RecognizerTrainConfig"
+    fast: FastPath
+
+
+def recognizer_step(rec: RecognizerParts, batches: Iterator[tuple]) -> torch.Tensor:
+    """One step of identity classification (ArcFace): augment a batch, cross-entropy over the K identities.
+
+    Returns:
+        The step's statistics on the device: ``(loss, accuracy)`` (accuracy of the margin-free logits).
+    """
+    # (1) A batch, augmented on the device: random flips and shifts
+    images, labels = next(batches)
+    images = rec.fast.batch(augment(rec.fast.batch(images), rec.config.flip, rec.config.max_shift))
+
+    # (2) Multi-class cross-entropy on the head's logits, the true class with its margin
+    with rec.fast.autocast():
+        embeddings, logits = rec.model(images, labels)  # (B, D) un-normalised; (B, K) with the margin
+        loss = F.cross_entropy(logits.float(), labels, label_smoothing=rec.config.label_smoothing)
+    update(rec.optimizer, rec.scaler, loss)
+    rec.scheduler.step()
+
+    # (3) Which identity the head would predict without its margin
+    with torch.no_grad():
+        predicted = rec.head(embeddings.detach().float()).argmax(1)
+    return torch.stack([loss.detach().float(), (predicted == labels).float().mean()])
 
 
 def train_recognizer(
@@ -212,13 +212,13 @@ def train_recognizer(
             un-normalised embedding the head is trained on (``facelab.models.recognition.FaceEmbedder``).
         head: maps ``(embeddings, labels)`` to logits over the ``K`` identities
             (``facelab.losses.margin``).
-        data: a ``FaceTensorDataset`` (or an ``(images, labels)`` pair) with labels ``0..K-1``;
-            it is moved to ``device`` once and sampled with replacement.
+        data: a ``FaceTensorDataset`` (or an ``(images, labels)`` pair) with labels ``0..K-1`` of at least
+            two identities; it is moved to ``device`` once and sampled with replacement.
         config: the run's settings (defaults: ``RecognizerTrainConfig()``).
         device: where to train; default ``facelab.get_device()``.
         callbacks: called as ``callback(history, step)`` every ``eval_every`` steps and at the
             end, with the models in eval mode (e.g. to ``history.record_eval`` a verification score).
-        resume: continue from ``config.checkpoint_path`` when that file exists.
+        resume: continue from ``config.checkpoint_path`` when that file exists (its settings must match).
 
     Returns:
         The ``RecognizerHistory``.
@@ -227,16 +227,14 @@ def train_recognizer(
     device = torch.device(device) if device is not None else get_device()
     # the fast path: precision, memory layout, optimiser kernels, data placement, compilation, DDP
     fast = setup_fast_path(device, config, cpu_channels_last=True)  # the embedder has no strided 1x1 convolutions
-    images, labels = _tensors(shard(data, fast.context, config.seed), fast)  # several processes: a share each
-    num_classes = getattr(head, "num_classes", getattr(head, "out_features", None))
-    if num_classes is not None and int(labels.max()) >= num_classes:
-        raise ValueError(f"labels go up to {int(labels.max())} but the head has {num_classes} classes; build the "
-                         "head with num_classes = number of training identities (relabel subsets with "
-                         "dataset.subset(..., relabel=True)).")
+    source = training_data(data, fast, seed=config.seed, labelled=True, loop="train_recognizer",
+                           accepts="a FaceTensorDataset or an (images, labels) pair of tensors")
+    if source.kind != "memory":
+        raise TypeError(f"train_recognizer needs a FaceTensorDataset or an (images, labels) pair of tensors, "
+                        f"got {type(data).__name__}.")
+    _identities(source.labels, head)
     embedder.train()
     head.train()
-    # the step calls this (a DDP wrapper when several processes train); weights live in embedder/head
-    model = fast.prepare(_EmbedderAndHead(embedder, head))
     parameters = list(embedder.parameters()) + list(head.parameters())
     if config.optimizer == "sgd":
         optimizer = torch.optim.SGD(parameters, lr=config.lr, momentum=config.momentum,
@@ -244,108 +242,22 @@ def train_recognizer(
     else:
         optimizer = torch.optim.AdamW(parameters, lr=config.lr, weight_decay=config.weight_decay,
                                       **fast.optimizer_kwargs())
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: _lr_factor(step, config))
-    scaler = fast.grad_scaler()
+    rec = RecognizerParts(model=fast.prepare(_EmbedderAndHead(embedder, head)), head=head, optimizer=optimizer,
+                          scheduler=torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: _lr_factor(s, config)),
+                          scaler=fast.grad_scaler(), config=config, fast=fast)
 
-    torch.manual_seed(config.seed)
-    history = RecognizerHistory()
-    start = 0
-    ckpt = Path(config.checkpoint_path) if config.checkpoint_path else None
-    if resume and ckpt is not None and ckpt.exists():
-        state = load_checkpoint(ckpt, map_location=device)
-        require_keys(state, ("embedder", "head", "optimizer", "scheduler", "step", "rng"), ckpt, "train_recognizer")
-        load_state_dict_checked(embedder, state["embedder"], name="embedder", path=ckpt)
-        load_state_dict_checked(head, state["head"], name="head", path=ckpt)
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
-        history = RecognizerHistory.from_dict(state["history"])
-        start = state["step"]
-        set_rng_state(state["rng"])
-    fast.decorrelate_rng(config.seed, start)  # several processes: each rank its own batches
-
-    # NaN/inf losses are flagged on the device each step and checked where the loop syncs anyway
-    guard = DivergenceGuard(("loss",), device=device, checkpoint_path=ckpt, last_good_step=start,
-                            advice="lower lr (or add warmup_steps)")
-
-    def checkpoint(step: int) -> None:
-        if ckpt is None:
-            return
-        guard.check(step, embedder=embedder, head=head)  # never save a diverged state
-        if fast.is_main:  # one writer; with several processes the others wait at the barrier
-            save_checkpoint(ckpt, {
-                "embedder": embedder.state_dict(), "head": head.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "history": history.to_dict(),
-                "step": step, "config": dataclasses.asdict(config), "rng": rng_state(),
-            })
-        fast.barrier()
-        guard.saved(step)
-
-    def run_callbacks(step: int) -> None:
-        if not callbacks or not fast.is_main:  # rank 0 only
-            return
-        embedder.eval()
-        head.eval()
-        for callback in callbacks:
-            callback(history, step)
-        embedder.train()
-        head.train()
-
-    end = config.steps if config.max_steps is None else min(config.steps, start + config.max_steps)
-    pending: list[torch.Tensor] = []  # per-step stats stay on the device until a log step (no sync per step)
-    tic = time.perf_counter()
-    bar = _progress(range(start, end), config.progress and fast.is_main, total=config.steps, initial=start)
-    for step in bar:
-        # (1) A batch: indices from the global RNG (exact resumption restores it), augmented on the device
-        index = torch.randint(images.shape[0], (config.batch_size,), device=images.device)
-        batch = fast.batch(augment(fast.batch(images[index]), config.flip, config.max_shift))
-        batch_labels = labels[index].to(device, non_blocking=True)
-
-        # (2) Multi-class cross-entropy over the K identities, on the head's (margin) logits
-        with fast.autocast():
-            embeddings, logits = model(batch, batch_labels)  # (B, D) un-normalised; (B, K) with the margin
-            loss = F.cross_entropy(logits.float(), batch_labels, label_smoothing=config.label_smoothing)
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
-        scheduler.step()
-
-        # (3) Book-keeping: the margin-free prediction, logs, callbacks, checkpoints
-        with torch.no_grad():
-            predicted = head(embeddings.detach().float()).argmax(1)
-            pending.append(torch.stack([loss.detach().float(), (predicted == batch_labels).float().mean()]))
-        done = step + 1
-        guard.update(done, loss)  # on the device: no sync
-        if done % config.log_every == 0 or done == end:
-            guard.check()  # raises TrainingDiverged naming the first non-finite step
-            # the only host sync: once per log_every steps (averaged over the processes, if several)
-            stats = fast.all_mean(torch.stack(pending).mean(0)).tolist()
-            pending.clear()
-            history.step.append(done)
-            history.loss.append(stats[0])
-            history.accuracy.append(stats[1])
-            history.lr.append(optimizer.param_groups[0]["lr"])
-            if hasattr(bar, "set_postfix"):
-                bar.set_postfix(loss=f"{stats[0]:.3f}", acc=f"{stats[1]:.2f}", refresh=False)
-        if done % config.eval_every == 0 or done == end:
-            run_callbacks(done)
-        if config.checkpoint_every and done % config.checkpoint_every == 0:
-            history.seconds += time.perf_counter() - tic
-            tic = time.perf_counter()
-            checkpoint(done)
-    history.seconds += time.perf_counter() - tic
-    guard.check()
-    if end > start:
-        checkpoint(end)
+    with TrainingRun("train_recognizer", config, fast, RecognizerHistory(), stats=("loss", "accuracy"),
+                     resume=resume, label="recognizer", advice="lower lr (or add warmup_steps)") as run:
+        run.resume(models={"embedder": embedder, "head": head},
+                   states={"optimizer": optimizer, "scheduler": rec.scheduler, "scaler": rec.scaler})
+        batches = source.batches(config.batch_size)
+        for step in run.steps():
+            if run.record(step, recognizer_step(rec, batches)):
+                run.history.lr.append(optimizer.param_groups[0]["lr"])
+            if run.due(step, config.eval_every) and callbacks and fast.is_main:  # rank 0 only
+                with evaluating(embedder, head):
+                    for callback in callbacks:
+                        callback(run.history, step)
     embedder.eval()
     head.eval()
-    return history
-
-
-def _progress(iterable, enabled: bool, **kwargs):
-    if not enabled:
-        return iterable
-    from tqdm.auto import tqdm
-
-    return tqdm(iterable, desc="recognizer", unit="step", dynamic_ncols=True, mininterval=1.0, **kwargs)
+    return run.history

@@ -1,14 +1,15 @@
 """Figures of chapter 07's experiments (:mod:`facelab.experiments.risks`); each returns a Figure."""
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from facelab.experiments.risks import DetectorResult, GroupResult, ImpostorResult, MembershipResult
+if TYPE_CHECKING:  # the results these figures draw; figures never import experiments at run time
+    from facelab.experiments.risks import DetectorResult, GroupResult, ImpostorResult, MembershipResult
 
 __all__ = ["plot_impostor_attack", "plot_detector", "plot_nearest_neighbours", "plot_membership",
            "plot_group_rates"]
