@@ -6,7 +6,7 @@ import json, sys, time, dataclasses
 import torch
 from facelab.data.toy import ring_2d, modes_covered, high_quality_fraction
 from facelab.experiments.toy import toy_settings
-from facelab.train.ensemble_gan import train_toy_gan_ensemble
+from facelab.baselines.toy_ensemble import train_toy_gan_ensemble
 ring = ring_2d()
 seeds = [0, 1, 2, 3, 4]
 steps = int(sys.argv[1]); which = sys.argv[2:]

@@ -80,7 +80,7 @@ def measured_matmul_gflops(threads: int, n: int = 1024, repeats: int = 10) -> fl
 # ----------------------------------------------------------------------------- the rows
 def _toy_case(loss: str, steps: int):
     from .data.toy import ring_2d
-    from .experiments.toy import make_toy_models, toy_settings
+    from .baselines.toy import make_toy_models, toy_settings
     from .train.gan import GANTrainConfig
 
     mixture = ring_2d()
@@ -198,7 +198,7 @@ def run_ensemble_benchmark(members=MEMBERS, repeats: int = 3, toy_threads: int =
         cases: which rows.
         size: a ``facelab.bench.BenchSize`` (default the quick profile's).
     """
-    from .bench import SIZES
+    from .bench_measure import SIZES
 
     unknown = [c for c in cases if c not in CASES]
     if unknown or repeats < 1 or not members or min(members) < 1:

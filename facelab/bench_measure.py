@@ -1,14 +1,47 @@
-"""Measuring helpers of the benchmark: device sync, peak memory of a block, the GPU's bf16 peak."""
+"""Measuring helpers of the benchmark: the sizes of its rows, device sync, peak memory of a block, the GPU's bf16 peak."""
 from __future__ import annotations
 
 import os
 import threading
 import time
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Callable
 
 import torch
 
-__all__ = ["measure_bf16_peak"]
+__all__ = ["BenchSize", "SIZES", "measure_bf16_peak"]
+
+
+@dataclass(frozen=True)
+class BenchSize:
+    """The model and batch sizes of one benchmark row (from a profile, or tiny for tests)."""
+
+    name: str
+    image_size: int
+    latent_dim: int
+    gan_channels: int
+    gan_batch_size: int
+    recognizer_channels: int
+    embedding_dim: int
+    recognizer_batch_size: int
+    num_identities: int = 100      # classes of the recognition head
+    dataset_size: int = 2048       # images held in memory (random pixels: only speed is measured)
+
+    @classmethod
+    def from_profile(cls, name: str) -> "BenchSize":
+        from .profile import get_profile
+
+        p = get_profile(name)
+        return cls(name, p.image_size, p.latent_dim, p.gan_channels, p.gan_batch_size, p.recognizer_channels,
+                   p.embedding_dim, p.recognizer_batch_size)
+
+
+SIZES: dict[str, Callable[[], BenchSize]] = {
+    "quick": lambda: BenchSize.from_profile("quick"),
+    "full": lambda: BenchSize.from_profile("full"),
+    # a smoke-test size: seconds on a CPU
+    "tiny": lambda: BenchSize("tiny", 32, 8, 4, 8, 4, 8, 8, num_identities=10, dataset_size=64),
+}
 
 
 def _sync(device: torch.device) -> None:

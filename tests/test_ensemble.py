@@ -8,7 +8,8 @@ from facelab.data.toy import ring_2d
 from facelab.experiments.toy import make_toy_models, toy_settings
 from facelab.models.dcgan import Discriminator, Generator
 from facelab.train.ensemble import Stack, StackedAdam
-from facelab.train.ensemble_gan import train_gan_ensemble, train_toy_gan_ensemble
+from facelab.baselines.toy_ensemble import train_toy_gan_ensemble
+from facelab.train.ensemble_gan import train_gan_ensemble
 from facelab.train.gan import GANTrainConfig, train_gan
 
 MIX = ring_2d()
@@ -71,7 +72,8 @@ def test_dcgan_with_batch_norm_matches_including_running_statistics():
     for i, seed in enumerate([0, 1]):
         g, d, history = sequential(make, data, seed, config)
         assert_same_run(ens, i, g, d, history)  # state_dict: running_mean/var and num_batches_tracked too
-        assert int(ens.generators()[i].state_dict()["net.1.num_batches_tracked"]) == 3
+        # G runs twice a step in train mode: once for the D step, once on fresh noise for its own update
+        assert int(ens.generators()[i].state_dict()["net.1.num_batches_tracked"]) == 3 * 2
 
 
 def test_stacked_adam_matches_torch_adam_with_different_rates():

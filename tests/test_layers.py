@@ -2,12 +2,13 @@
 
 Layers, bottom to top (CONTRIBUTING.md explains what goes where):
 
-0. ``utils``, ``profile``, ``runtime``, ``book``: helpers every layer may use;
+0. ``utils``, ``profile``, ``runtime``, ``book``, ``style``: helpers every layer may use;
 1. ``data``, ``models``, ``losses``, ``metrics``, ``plotting``, ``theory``: the building blocks;
 2. ``train`` and the inference helpers (``recognition``, ``latent``, ``attacks``, ``threshold_explorer``,
    ``widgets``) and the topic figures (``figures``);
-3. ``runs`` (the run cache) and ``bench``;
-4. ``baselines``: the chapters' standard runs that several experiments reuse;
+3. ``runs`` (the run cache);
+4. ``baselines``: the chapters' standard runs that several experiments reuse, and ``bench`` (with
+   ``bench_measure``, ``bench_ensemble``), which times them;
 5. ``experiments``: one module per chapter topic;
 6. the entry points: ``cli`` and the package's ``__init__``.
 
@@ -23,11 +24,11 @@ from pathlib import Path
 import pytest
 
 LAYERS = (
-    ("utils", "profile", "runtime", "book"),
+    ("utils", "profile", "runtime", "book", "style"),
     ("data", "models", "losses", "metrics", "plotting", "theory"),
     ("train", "recognition", "latent", "attacks", "threshold_explorer", "widgets", "figures"),
-    ("runs", "bench"),
-    ("baselines",),
+    ("runs",),
+    ("baselines", "bench", "bench_measure", "bench_ensemble"),
     ("experiments",),
     ("cli", "__init__"),
 )

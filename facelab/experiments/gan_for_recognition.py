@@ -396,8 +396,3 @@ def run_gan_for_recognition(
     return GanForRecognitionResult(records, list(seeds), k, shots, extra_per_identity, recognizer_steps,
                                    batch_size, split.train, generated, first_augmented, gan, gan_identity,
                                    split.description, time.perf_counter() - tic)
-
-
-# ----------------------------------------------------------------------------- figures
-
-

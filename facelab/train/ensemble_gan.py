@@ -10,7 +10,7 @@ weights from its own ``torch.Generator`` seeded with ``seeds[k]``, in the order
 so member k equals ``train_gan(..., GANTrainConfig(seed=seeds[k]))`` on the CPU up to
 floating-point rounding (``tests/test_ensemble.py`` checks weights and histories).
 
-:func:`train_toy_gan_ensemble` is the chapters' entry point for the 1-D/2-D toys.
+:func:`facelab.baselines.toy_ensemble.train_toy_gan_ensemble` is the chapters' entry point for the 1-D/2-D toys.
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from .gan import GANHistory, GANTrainConfig
 
 Tensor = torch.Tensor
 
-__all__ = ["GANEnsemble", "train_gan_ensemble", "stacked_gradient_penalty", "train_toy_gan_ensemble"]
+__all__ = ["GANEnsemble", "train_gan_ensemble", "stacked_gradient_penalty"]
 
 
 @dataclass
@@ -177,7 +177,9 @@ def train_gan_ensemble(
                 total_d = loss_d + gp_w * stacked_gradient_penalty(discriminator, real.float(), fake.float(), alpha)
             opt_d.step(torch.autograd.grad(total_d.sum(), d_params))
             loss_d = total_d
-        loss_g = loss_g_fn(discriminator(fake).float())
+        # (2) a fresh minibatch of noise for the G step, drawn as gan_step draws it
+        z = torch.stack([torch.randn(b, latent_dim, generator=r) for r in rngs])
+        loss_g = loss_g_fn(discriminator(generator(z)).float())
         opt_g.step(torch.autograd.grad(loss_g.sum(), g_params))
         pending.append(torch.stack([loss_d.detach(), loss_g.detach(), d_output(real_scores), d_output(fake_scores)]))
         done = step + 1
@@ -201,43 +203,3 @@ def train_gan_ensemble(
     for h in histories:
         h.seconds = seconds
     return GANEnsemble(histories, generator, discriminator, seeds, lrs_g, lrs_d, gp, seconds, templates)
-
-
-def train_toy_gan_ensemble(mixture, loss: str = "nonsaturating", *, seeds: Sequence[int] = (0, 1, 2, 3, 4),
-                           steps: int | None = None, settings=None, lrs: float | Sequence[float] | None = None,
-                           gp_weight: float | Sequence[float] | None = None, num_samples: int | None = None,
-                           max_steps: int | None = None, threads: int = 1) -> GANEnsemble:
-    """The toy GAN of chapters 1-2 and 8 (``facelab.experiments.toy``), one member per seed, as one computation.
-
-    Member k is ``train_toy_gan(mixture, loss, seed=seeds[k], settings=...)``'s network pair
-    trained the same way (same initial weights, data and noise streams). ``histories[k].samples[-1]``
-    are the final generator's outputs on ``num_samples`` (default ``settings.num_samples``)
-    fixed noise vectors, ready for ``modes_covered`` and ``high_quality_fraction``.
-
-    Args:
-        mixture: a ``GaussianMixture`` (``ring_2d()``, ``mixture_1d()``).
-        loss: a GAN objective name (``facelab.losses.GAN_LOSSES``).
-        seeds: one member per seed.
-        steps: generator updates; default the profile's ``toy_steps``.
-        settings: ``ToySettings``; default ``toy_settings(mixture)``.
-        lrs: Adam learning rate of both players, one or one per member; default ``settings.lr``.
-        gp_weight: the WGAN-GP lambda, one or one per member; default the loss's (10 for ``wgan-gp``).
-        max_steps: stop early (tests).
-        threads: ``torch.set_num_threads`` during training (restored after).
-    """
-    from ..experiments.toy import make_toy_models, toy_settings
-    from ..profile import get_profile
-
-    settings = settings or toy_settings(mixture)
-    steps = steps or get_profile().toy_steps
-    config = GANTrainConfig(loss=loss, steps=steps, batch_size=settings.batch_size, lr_g=settings.lr,
-                            lr_d=settings.lr, beta1=settings.beta1, beta2=settings.beta2, d_steps=settings.d_steps,
-                            log_every=min(10, steps), sample_every=steps, num_samples=num_samples or settings.num_samples,
-                            max_steps=max_steps, progress=False, amp=False)
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        return train_gan_ensemble(lambda s: make_toy_models(mixture, settings, s), mixture.sample, seeds, config,
-                                  lr_g=lrs, lr_d=lrs, gp_weight=gp_weight)
-    finally:
-        torch.set_num_threads(previous)
