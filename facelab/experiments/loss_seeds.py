@@ -189,3 +189,31 @@ def wgan_gp_seeds(mixture: GaussianMixture, *, seeds: Sequence[int] = (0, 1, 2, 
         modes[float(w)].append(modes_covered(h.samples[-1], mixture))
         quality[float(w)].append(high_quality_fraction(h.samples[-1], mixture))
     return WGANGPSeeds(steps, lr, tuple(betas), list(seeds), modes, quality, ens.seconds)
+
+
+def wgan_gp_from_record(path, lr: float = 1e-3, betas: tuple[float, float] = (0.5, 0.9),
+                        gp_weights: Sequence[float] = (0.1, 10.0)) -> WGANGPSeeds:
+    """A ``WGANGPSeeds`` read from ``benchmarks/wgan_gp_ring.py``'s JSON (``wgan_gp_ring_<steps>.json``).
+
+    That script trains the same pairs (``make_models``, batch 256, 5 critic steps) with
+    ``train_toy_gan_ensemble``; its rows are named ``"b(<b1>,<b2>) lr<lr> lambda=<weight>"``.
+    """
+    import json
+    import pathlib
+    import re
+
+    path = pathlib.Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no recorded WGAN-GP run at {path}; produce it with "
+                                f"`nice -n 10 python benchmarks/wgan_gp_ring.py 1000 paper` or run wgan_gp_seeds.")
+    steps = int(re.search(r"_(\d+)\.json$", path.name).group(1))
+    rows = json.loads(path.read_text())
+    modes, quality, seconds = {}, {}, 0.0
+    for w in gp_weights:
+        key = f"b({betas[0]:g},{betas[1]:g}) lr{lr:.0e}".replace("e-0", "e-") + f" lambda={w:g}"
+        if key not in rows:
+            raise KeyError(f"{path.name} has no row {key!r}; it has {sorted(rows)}.")
+        modes[float(w)] = [int(m) for m in rows[key]["modes"]]
+        quality[float(w)] = [float(q) for q in rows[key]["quality"]]
+        seconds = float(rows[key]["seconds"])
+    return WGANGPSeeds(steps, lr, tuple(betas), list(range(len(modes[float(gp_weights[0])]))), modes, quality, seconds)
