@@ -165,14 +165,19 @@ class JSRecovery:
 
 def recover_js(sample_real: Sampler, sample_fake: Sampler, js_grid: float, dim: int = 1,
                seeds: Sequence[int] = (0, 1, 2, 3, 4), *, steps: int = 400, lr: float = 1e-3,
-               eval_samples: int = 20_000) -> JSRecovery:
+               eval_samples: int = 20_000, threads: int = 1) -> JSRecovery:
     """Train D per seed against the frozen ``sample_fake``, then ``JS_hat = log 2 - L_D / 2`` on held-out draws."""
-    stack = fit_discriminators(sample_real, sample_fake, dim, seeds, steps=steps, lr=lr)
-    rngs = [torch.Generator().manual_seed(20_000 + s) for s in seeds]   # fresh draws, not the training ones
-    with torch.no_grad():
-        real = torch.stack([sample_real(eval_samples, r) for r in rngs])
-        fake = torch.stack([sample_fake(eval_samples, r) for r in rngs])
-        loss = torch.vmap(minimax_loss_d)(stack(real), stack(fake)).double()
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)   # small MLPs: one thread, no spinning on a shared CPU
+    try:
+        stack = fit_discriminators(sample_real, sample_fake, dim, seeds, steps=steps, lr=lr)
+        rngs = [torch.Generator().manual_seed(20_000 + s) for s in seeds]   # fresh draws, not the training ones
+        with torch.no_grad():
+            real = torch.stack([sample_real(eval_samples, r) for r in rngs])
+            fake = torch.stack([sample_fake(eval_samples, r) for r in rngs])
+            loss = torch.vmap(minimax_loss_d)(stack(real), stack(fake)).double()
+    finally:
+        torch.set_num_threads(previous)
     return JSRecovery(js_grid=float(js_grid), loss_d=loss.tolist(),
                       js_hat=(math.log(2) - loss / 2).tolist(), steps=steps)
 
