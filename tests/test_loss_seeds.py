@@ -37,3 +37,17 @@ def test_wgan_gp_seeds_tiny_members_per_weight():
     r = ls.wgan_gp_seeds(ring_2d(), seeds=(0, 1), gp_weights=(0.1, 10.0), steps=2, num_samples=200)
     assert set(r.modes) == {0.1, 10.0} and all(len(v) == 2 for v in r.modes.values())
     assert all(0 <= q <= 1 for v in r.quality.values() for q in v)
+
+
+def test_wgan_gp_from_record_reads_the_benchmark_rows(tmp_path):
+    import json
+    row = {"modes": [7, 8], "quality": [0.4, 0.5], "median_dist": [0.1, 0.2], "seconds": 12.0}
+    path = tmp_path / "wgan_gp_ring_1000.json"
+    path.write_text(json.dumps({"b(0.5,0.9) lr1e-3 lambda=0.1": row,
+                                "b(0.5,0.9) lr1e-3 lambda=10": {**row, "modes": [0, 7]}}))
+    r = ls.wgan_gp_from_record(path)
+    assert r.steps == 1000 and r.modes == {0.1: [7, 8], 10.0: [0, 7]} and r.quality[0.1] == [0.4, 0.5]
+    with pytest.raises(KeyError, match="no row"):
+        ls.wgan_gp_from_record(path, lr=1e-4)
+    with pytest.raises(FileNotFoundError, match="wgan_gp_ring.py"):
+        ls.wgan_gp_from_record(tmp_path / "wgan_gp_ring_5.json")
