@@ -61,7 +61,7 @@ def test_embed_returns_unit_vectors_in_eval_mode_and_restores_mode():
 
 def test_chapter_experiment_end_to_end_on_a_tiny_profile():
     from facelab import get_profile
-    from facelab.experiments.recognition import evaluate_recognizer, recognition_split, results_table, \
+    from facelab.experiments.recognition import evaluate_recognizer, recognition_split, results_markdown, results_table, \
         train_face_recognizer
 
     profile = get_profile("quick").replace(num_identities=8, images_per_identity=4, embedding_dim=8,
@@ -76,6 +76,9 @@ def test_chapter_experiment_end_to_end_on_a_tiny_profile():
     assert 0.0 <= result.auc <= 1.0 and 0.0 <= result.eer <= 1.0
     assert result.embeddings.shape == (8, 8)
     assert "arcface" in results_table([result])
+    table = results_markdown([result]).splitlines()
+    assert table[0].startswith("| head |") and table[1].startswith("|---") and table[2].startswith(f"| {result.label} |")
+    assert table[2].count("|") == table[0].count("|") == 7
     with pytest.raises(ValueError, match="Unknown training setting"):
         train_face_recognizer(profile, "arcface", data=split, learning_rate=0.1)
 

@@ -47,6 +47,20 @@ def results_table(results: Sequence[RecognitionResult]) -> str:
     return "\n".join(lines)
 
 
+def results_markdown(results: Sequence[RecognitionResult]) -> str:
+    """The same table as :func:`results_table` as a Markdown (GFM) table, for the book."""
+    lines = ["| head | identification | verification (10-fold) | AUC | EER | TAR@FAR=1e-2 |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for r in results:
+        lines.append(f"| {r.label} | {r.identification_accuracy:.3f} | {r.verification} | {r.auc:.3f} | "
+                     f"{r.eer:.3f} | {r.tar_at_far:.3f} |")
+    if results:
+        lines.append("")
+        lines.append(f"Identification: {results[0].num_classes} identities, chance {results[0].chance:.3f}; "
+                     f"verification: {results[0].protocol}.")
+    return "\n".join(lines)
+
+
 # ----------------------------------------------------------------------------- figures
 
 
