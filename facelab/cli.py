@@ -15,11 +15,36 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
 
 DATA_CHOICES = ("synthetic", "lfw", "celeba")
+PROFILE_CHOICES = ("quick", "full")
+#: Errors of facelab's own checks, printed as one line (``FACELAB_DEBUG=1`` shows the traceback instead).
+USER_ERRORS = (ValueError, OSError, RuntimeError, FloatingPointError, TypeError)
+
+
+def _positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (``--steps 0`` used to run the profile's whole length)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}; leave the option out to use "
+                                         "the profile's value")
+    return value
+
+
+def _device_name(text: str) -> str:
+    """argparse type: ``cpu``, ``cuda``, ``cuda:N`` or ``mps`` (a typo used to surface as torch's raw error)."""
+    name = text.strip().lower()
+    if not re.fullmatch(r"cpu|mps|cuda(:\d+)?", name):
+        raise argparse.ArgumentTypeError(f"unknown device {text!r}; expected cpu, cuda, cuda:N (a GPU index) or mps")
+    return name
 
 
 def _info(args: argparse.Namespace) -> int:
@@ -97,7 +122,7 @@ def _train_gan(args: argparse.Namespace) -> int:
         say(facelab.banner(profile, device))
         faces = load_faces(args.data, profile.image_size, num_identities=profile.num_identities,
                            images_per_identity=profile.images_per_identity, seed=args.seed)
-        config = GANTrainConfig(loss=args.loss, steps=args.steps or profile.gan_steps,
+        config = GANTrainConfig(loss=args.loss, steps=args.steps if args.steps is not None else profile.gan_steps,
                                 batch_size=profile.gan_batch_size, sample_every=profile.sample_every,
                                 seed=args.seed, checkpoint_path=args.checkpoint,
                                 checkpoint_every=args.checkpoint_every, compile=args.compile,
@@ -132,9 +157,7 @@ def _train_recognizer(args: argparse.Namespace) -> int:
     from facelab.train.fast import decide_fast_path
     from facelab.train.recognition import RecognizerTrainConfig, train_recognizer
 
-    head_name = args.head.strip().lower()
-    if head_name not in HEAD_OPTIONS:
-        raise SystemExit(f"Unknown --head {args.head!r}; choose one of {sorted(HEAD_OPTIONS)}.")
+    head_name = args.head  # argparse checked it against HEAD_OPTIONS
     profile = _profile(args, "recognizer_batch_size")
     with distributed_session(args.device) as (context, device):
         say = print if context.is_main else (lambda *a, **k: None)
@@ -142,7 +165,7 @@ def _train_recognizer(args: argparse.Namespace) -> int:
         faces = load_faces(args.data, profile.image_size, num_identities=profile.num_identities,
                            images_per_identity=profile.images_per_identity, seed=args.seed,
                            min_faces_per_person=20)
-        config = RecognizerTrainConfig(steps=args.steps or profile.recognizer_steps,
+        config = RecognizerTrainConfig(steps=args.steps if args.steps is not None else profile.recognizer_steps,
                                        batch_size=profile.recognizer_batch_size, seed=args.seed,
                                        eval_every=max(1, profile.sample_every), checkpoint_path=args.checkpoint,
                                        checkpoint_every=args.checkpoint_every, compile=args.compile,
@@ -166,40 +189,45 @@ def _train_recognizer(args: argparse.Namespace) -> int:
 
 # ----------------------------------------------------------------------------- the parser
 def _add_training_options(parser: argparse.ArgumentParser, what: str) -> None:
-    parser.add_argument("--profile", default=None, help="quick or full (default: automatic)")
+    parser.add_argument("--profile", default=None, choices=PROFILE_CHOICES, help="default: full with a GPU, else quick")
     parser.add_argument("--data", default="synthetic",
                         help="synthetic, lfw, celeba, or a folder with one sub-folder per person (default: synthetic)")
     parser.add_argument("--image-size", type=int, default=None, choices=(32, 64),
                         help="image side in pixels (default: the profile's)")
-    parser.add_argument("--steps", type=int, default=None, help=f"{what} (default: the profile's)")
-    parser.add_argument("--batch-size", type=int, default=None, help="batch size per process (default: the profile's)")
-    parser.add_argument("--num-identities", type=int, default=None,
+    parser.add_argument("--steps", type=_positive_int, default=None, help=f"{what} (default: the profile's)")
+    parser.add_argument("--batch-size", type=_positive_int, default=None,
+                        help="batch size per process (default: the profile's)")
+    parser.add_argument("--num-identities", type=_positive_int, default=None,
                         help="synthetic data only: number of people (default: the profile's)")
     parser.add_argument("--checkpoint", default=None, help="checkpoint file; training resumes from it if it exists")
-    parser.add_argument("--checkpoint-every", type=int, default=1000, help="steps between checkpoints")
+    parser.add_argument("--checkpoint-every", type=_positive_int, default=1000, help="steps between checkpoints")
     parser.add_argument("--out", default=None, help="folder for the results (history, samples)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: automatic)")
+    parser.add_argument("--device", type=_device_name, default=None, help="cpu, cuda, cuda:1, mps (default: automatic)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the models (pays on long runs)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``facelab`` argument parser and its sub-commands."""
-    from facelab import bench
+    from facelab import __version__, bench
+    from facelab.losses.gan import GAN_LOSSES
+    from facelab.models.zoo import HEAD_OPTIONS
 
     parser = argparse.ArgumentParser(prog="facelab", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"facelab {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     info = sub.add_parser("info", help="print versions, profile and device")
-    info.add_argument("--profile", default=None, help="quick or full (default: automatic)")
+    info.add_argument("--profile", default=None, choices=PROFILE_CHOICES, help="default: full with a GPU, else quick")
     info.set_defaults(func=_info)
     gan = sub.add_parser("train-gan", help="train the face DCGAN of chapter 03")
     _add_training_options(gan, "generator updates")
-    gan.add_argument("--loss", default="nonsaturating", help="GAN objective (see facelab.losses.GAN_LOSSES)")
+    gan.add_argument("--loss", default="nonsaturating", choices=sorted(GAN_LOSSES), help="GAN objective")
     gan.set_defaults(func=_train_gan)
     rec = sub.add_parser("train-recognizer", help="train the face recogniser of chapter 04")
     _add_training_options(rec, "optimisation steps")
-    rec.add_argument("--head", default="arcface", help="softmax, normface, arcface or cosface (default: arcface)")
+    rec.add_argument("--head", default="arcface", type=str.lower, choices=sorted(HEAD_OPTIONS),
+                     help="classification head (default: arcface)")
     rec.set_defaults(func=_train_recognizer)
     bench_parser = sub.add_parser("bench", help="time facelab's training loops against a plain PyTorch loop")
     bench.add_arguments(bench_parser)
@@ -228,11 +256,27 @@ def _check_outputs(args: argparse.Namespace) -> None:
             raise SystemExit(f"--checkpoint: {err}") from None
 
 
+def _check_data(args: argparse.Namespace) -> None:
+    """``--data`` names a known source or an existing folder; say which before anything is loaded."""
+    data = getattr(args, "data", None)
+    if data and data.strip().lower() not in DATA_CHOICES and not Path(data).expanduser().is_dir():
+        raise SystemExit(f"--data {data!r}: expected synthetic, lfw or celeba, or a folder with one sub-folder per "
+                         f"person; {Path(data).expanduser()} is no folder.")
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. Errors of facelab's checks print as one line naming the cause and the fix."""
     args = build_parser().parse_args(argv)
     if args.func in (_train_gan, _train_recognizer):
+        _check_data(args)
         _check_outputs(args)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except USER_ERRORS as err:
+        if os.environ.get("FACELAB_DEBUG"):
+            raise
+        raise SystemExit(f"facelab {args.command}: {type(err).__name__}: {err}\n"
+                         "(set FACELAB_DEBUG=1 to see the traceback)") from None
 
 
 if __name__ == "__main__":

@@ -45,11 +45,12 @@ def test_train_gan_on_a_folder_of_faces(tmp_path):
     assert load_checkpoint(ckpt)["step"] == 1
 
 
-def test_bad_data_and_head_say_what_to_pass(tmp_path):
-    with pytest.raises(FileNotFoundError, match="synthetic, lfw or celeba"):
+def test_bad_data_and_head_say_what_to_pass(tmp_path, capsys):
+    with pytest.raises(SystemExit, match="synthetic, lfw or celeba"):
         main(["train-gan", *TINY, "--steps", "1", "--data", str(tmp_path / "nowhere")])
-    with pytest.raises(SystemExit, match="arcface"):
+    with pytest.raises(SystemExit) as exit_:
         main(["train-recognizer", *TINY, "--steps", "1", "--head", "magic"])
+    assert exit_.value.code == 2 and "arcface" in capsys.readouterr().err
 
 
 def test_parser_has_every_command_and_option():
@@ -73,3 +74,54 @@ def test_outputs_that_cannot_be_written_fail_before_training(tmp_path):
     with pytest.raises(SystemExit, match="is a file, not a folder"):
         main(["train-gan", *TINY, "--steps", "1", "--checkpoint", str(a_file / "gan.pt")])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]  # nothing was trained or written
+
+
+@pytest.mark.parametrize(("option", "value", "says"), [
+    ("--steps", "0", ">= 1"), ("--steps", "-3", ">= 1"), ("--batch-size", "x", "whole number"),
+    ("--checkpoint-every", "0", ">= 1"), ("--device", "cdua", "unknown device"),
+    ("--profile", "fast", "invalid choice"), ("--loss", "foo", "invalid choice"),
+])
+def test_bad_values_are_one_line_from_argparse_not_a_run(tmp_path, capsys, option, value, says):
+    with pytest.raises(SystemExit) as exit_:
+        main(["train-gan", *TINY, option, value, "--checkpoint", str(tmp_path / "gan.pt")])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and says in err and "Traceback" not in err
+    assert not (tmp_path / "gan.pt").exists()  # nothing trained
+
+
+def test_data_typo_is_refused_before_loading(tmp_path):
+    with pytest.raises(SystemExit, match="--data 'lfx': expected synthetic, lfw or celeba"):
+        main(["train-gan", *TINY, "--steps", "1", "--data", "lfx"])
+
+
+def test_errors_inside_a_command_are_one_line_and_debuggable(tmp_path, monkeypatch):
+    (tmp_path / "faces" / "only").mkdir(parents=True)
+    for i in range(3):
+        Image.fromarray(np.full((40, 40, 3), 40 * i, dtype=np.uint8)).save(tmp_path / "faces" / "only" / f"{i}.png")
+    argv = ["train-recognizer", *TINY, "--steps", "1", "--data", str(tmp_path / "faces"), "--image-size", "32"]
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    message = str(exit_.value)
+    assert message.startswith("facelab train-recognizer: ") and "FACELAB_DEBUG=1" in message
+    monkeypatch.setenv("FACELAB_DEBUG", "1")
+    with pytest.raises((ValueError, RuntimeError, OSError)):
+        main(argv)
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the behaviour without CUDA")
+def test_cuda_without_a_gpu_is_one_line(tmp_path):
+    with pytest.raises(SystemExit, match="CUDA is not available"):
+        main(["train-gan", *TINY, "--steps", "1", "--device", "cuda"])
+
+
+def test_version_and_python_dash_m(capsys):
+    import subprocess
+    import sys
+
+    import facelab
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0 and capsys.readouterr().out.strip() == f"facelab {facelab.__version__}"
+    done = subprocess.run([sys.executable, "-m", "facelab", "--version"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == f"facelab {facelab.__version__}"

@@ -30,7 +30,7 @@ LAYERS = (
     ("runs",),
     ("baselines", "bench", "bench_measure", "bench_ensemble"),
     ("experiments",),
-    ("cli", "__init__"),
+    ("cli", "__init__", "__main__"),
 )
 PACKAGE = Path(__file__).resolve().parents[1] / "facelab"
 
