@@ -183,3 +183,17 @@ def test_one_validator_checks_the_shared_fields_of_every_loop():
             config(log_every=0)
         with pytest.raises(ValueError, match=rf"{config.__name__}\.compile must be True or False"):
             config(compile="yes")
+
+
+def test_a_checkpoint_missing_what_resume_restores_names_the_entry_not_a_keyerror(tmp_path):
+    from facelab.train.checkpoint import save_checkpoint
+
+    path = tmp_path / "gan.pt"
+    train_gan(*tiny_gan(), images(), gan_config(steps=1, checkpoint_path=path))
+    full = load_checkpoint(path)
+    for key in sorted(set(full) - {"generator", "discriminator", "config"}):  # optimisers, scalers, history, noise, rng
+        state = dict(full)
+        del state[key]
+        save_checkpoint(path, state)
+        with pytest.raises(CheckpointMismatch, match=rf"lacks \['{key}'\]"):
+            train_gan(*tiny_gan(), images(), gan_config(steps=2, checkpoint_path=path))

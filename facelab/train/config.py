@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
+import os
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Sequence
 
@@ -151,5 +152,7 @@ class TrainConfig:
                                  f"got {value!r}; {hint}.")
 
     def to_dict(self) -> dict[str, Any]:
-        """The fields as a plain dict (what checkpoints store)."""
-        return dataclasses.asdict(self)
+        """The fields as a plain dict (what checkpoints store): paths as strings, since a checkpoint is read back
+        with ``weights_only=True``, which refuses a ``pathlib.Path`` object."""
+        return {key: os.fspath(value) if isinstance(value, os.PathLike) else value
+                for key, value in dataclasses.asdict(self).items()}
