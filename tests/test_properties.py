@@ -82,8 +82,10 @@ def test_synthetic_faces_are_deterministic_and_in_range(ids, seed, noise):
     assert first.shape == (len(ids), 3, 32, 32) and first.dtype == torch.float32
     assert torch.equal(first, again)  # same (seed, id, image seed): the same pixels
     assert first.min() >= -1 and first.max() <= 1 and torch.isfinite(first).all()
-    # each face depends only on its own (id, image seed), not on the rest of the batch
-    assert torch.equal(render_faces(identity[-1:], image_seeds[-1:], size=32, seed=seed, noise=noise), first[-1:])
+    # each face depends only on its own (id, image seed), not on the rest of the batch: equal up to the float
+    # rounding of batched arithmetic (hypothesis found 1.2e-7 differences; a dependence would be of order 1)
+    alone = render_faces(identity[-1:], image_seeds[-1:], size=32, seed=seed, noise=noise)
+    torch.testing.assert_close(alone, first[-1:], atol=1e-5, rtol=0)
 
 
 @FACES
