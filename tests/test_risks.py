@@ -5,7 +5,7 @@ import torch
 from matplotlib.figure import Figure
 
 from facelab.data.synthetic import make_synthetic_faces
-from facelab.experiments import risks
+from facelab.experiments import fairness, risks
 from facelab.figures import risks as risk_plots
 from facelab.experiments.evaluation import verification_scores
 from facelab.models.dcgan import Discriminator, Generator
@@ -106,7 +106,7 @@ def test_membership_experiment(tiny):
 def test_group_differentials(tiny):
     faces, _, embedder = tiny
     scores = verification_scores(embedder, faces, num_genuine=20, num_impostor=100)
-    result = risks.group_differentials(scores, faces, far=0.1, num_bootstrap=20)
+    result = fairness.group_differentials(scores, faces, far=0.1, num_bootstrap=20)
     assert {(r.attribute, r.value) for r in result.rates} <= {("tone", 0), ("tone", 1), ("hair_long", 0),
                                                               ("hair_long", 1)}
     assert result.overall_fmr <= 0.1

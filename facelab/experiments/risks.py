@@ -12,11 +12,9 @@
   on half of the 100 real LFW faces scikit-image ships, the nearest training faces
   of its samples, and LOGAN's attack (Hayes et al. 2019): the discriminator scores
   its own training faces higher than faces it never saw.
-* Group differentials (:func:`group_differentials`): FNMR and within-group FMR of
-  the synthetic faces' groups at one global threshold
-  (:func:`facelab.metrics.fairness.group_error_rates`).
+* Group differentials: :mod:`facelab.experiments.fairness`.
 
-The figures are in :mod:`facelab.experiments.risk_plots`.
+The figures are in :mod:`facelab.figures.risks`.
 """
 from __future__ import annotations
 
@@ -29,7 +27,6 @@ from torch import nn
 
 from facelab.attacks import LatentAttackResult, optimise_latents_towards
 from facelab.data.base import FaceTensorDataset
-from facelab.metrics.fairness import GroupRates, group_error_rates
 from facelab.metrics.privacy import membership_auc, memorisation_ratio, nearest_neighbours
 from facelab.models.detector import FakeFaceDetector, fake_probability
 from facelab.train.detector import DetectorHistory, train_detector
@@ -51,8 +48,6 @@ __all__ = [
     "discriminator_scores",
     "MembershipResult",
     "membership_experiment",
-    "GroupResult",
-    "group_differentials",
 ]
 
 
@@ -364,62 +359,3 @@ def membership_experiment(
         auc_trace=auc_trace,
         steps=steps,
     )
-
-
-# ----------------------------------------------------------------------------- group differentials
-@dataclass
-class GroupResult:
-    """Per-group error rates at one global threshold.
-
-    Attributes:
-        threshold, far_target: the global threshold and the overall FAR it was set for.
-        overall_fmr, overall_fnmr: rates over all pairs.
-        rates: one :class:`facelab.metrics.fairness.GroupRates` per group value.
-    """
-
-    threshold: float
-    far_target: float
-    overall_fmr: float
-    overall_fnmr: float
-    rates: list[GroupRates]
-
-    def table(self) -> str:
-        """A plain-text table of the rates with their 95% intervals."""
-        header = f"{'group':<14}{'people':>7}{'FNMR':>8}{'95% CI':>17}{'FMR':>9}{'95% CI':>19}"
-        lines = [header, "-" * len(header)]
-        for r in self.rates:
-            lines.append(f"{r.attribute + '=' + str(r.value):<14}{r.num_identities:>7}{r.fnmr:>8.3f}"
-                         f"  [{r.fnmr_ci[0]:.3f}, {r.fnmr_ci[1]:.3f}]{r.fmr:>9.4f}"
-                         f"  [{r.fmr_ci[0]:.4f}, {r.fmr_ci[1]:.4f}]")
-        lines.append(f"{'all':<14}{'':>7}{self.overall_fnmr:>8.3f}{'':>17}{self.overall_fmr:>9.4f}")
-        return "\n".join(lines)
-
-    def get(self, attribute: str, value: int) -> GroupRates:
-        """The rates of one group, e.g. ``result.get("tone", 1)``."""
-        for r in self.rates:
-            if r.attribute == attribute and r.value == value:
-                return r
-        raise KeyError(f"no group {attribute}={value}; groups are "
-                       f"{sorted({(r.attribute, r.value) for r in self.rates})}.")
-
-
-def group_differentials(scores: Any, unseen: FaceTensorDataset, far: float = 1e-2,
-                        num_bootstrap: int = 200, seed: int = 0) -> GroupResult:
-    """FNMR and within-group FMR per group attribute of ``unseen``, at the global FAR threshold.
-
-    Args:
-        scores: :class:`facelab.experiments.evaluation.VerificationScores` of pairs of
-            ``unseen`` (with ``pairs`` set), e.g. ``verification_scores(run, split)``.
-        unseen: the faces the pairs index, with ``groups`` (synthetic faces: ``tone``, ``hair_long``).
-        far: the overall FAR that sets the one global threshold.
-        num_bootstrap, seed: identity bootstrap of the intervals.
-    """
-    if scores.pairs is None or not unseen.groups:
-        raise ValueError("need pair indices (scores.pairs) and group attributes (unseen.groups); use "
-                         "verification_scores(run, split) on synthetic faces, whose datasets carry groups.")
-    s, y = scores.scores, scores.same
-    threshold = threshold_at_far(s, y, far)
-    rates = group_error_rates(s, y, scores.pairs, unseen.labels, unseen.groups, threshold,
-                              num_bootstrap=num_bootstrap, seed=seed)
-    return GroupResult(threshold, far, float((s[~y] >= threshold).mean()), float((s[y] < threshold).mean()),
-                       rates)

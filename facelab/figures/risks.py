@@ -9,7 +9,8 @@ import torch
 from matplotlib.figure import Figure
 
 if TYPE_CHECKING:  # the results these figures draw; figures never import experiments at run time
-    from facelab.experiments.risks import DetectorResult, GroupResult, ImpostorResult, MembershipResult
+    from facelab.experiments.fairness import GroupResult
+    from facelab.experiments.risks import DetectorResult, ImpostorResult, MembershipResult
 
 __all__ = ["plot_impostor_attack", "plot_detector", "plot_nearest_neighbours", "plot_membership",
            "plot_group_rates"]
