@@ -35,6 +35,7 @@ import torch
 from torch import nn
 
 from .dcgan import Discriminator, Generator
+from .sampling import standard_normal_latents
 
 __all__ = ["ConditionalGenerator", "ProjectionDiscriminator", "check_labels"]
 
@@ -102,8 +103,7 @@ class ConditionalGenerator(nn.Module):
 
     def sample_latent(self, n: int, device=None, generator: torch.Generator | None = None) -> torch.Tensor:
         """Draw ``n`` latent vectors ``z ~ N(0, I)``, shape ``(n, latent_dim)``."""
-        z = torch.randn(n, self.latent_dim, generator=generator)
-        return z.to(device) if device is not None else z
+        return standard_normal_latents(n, self.latent_dim, device, generator)
 
 
 class ProjectionDiscriminator(nn.Module):

@@ -19,6 +19,8 @@ import math
 import torch
 from torch import nn
 
+from .sampling import standard_normal_latents
+
 SUPPORTED_SIZES = (32, 64)
 
 
@@ -76,8 +78,7 @@ class Generator(nn.Module):
 
     def sample_latent(self, n: int, device=None, generator: torch.Generator | None = None) -> torch.Tensor:
         """Draw ``n`` latent vectors ``z ~ N(0, I)``, shape ``(n, latent_dim)``."""
-        z = torch.randn(n, self.latent_dim, generator=generator)
-        return z.to(device) if device is not None else z
+        return standard_normal_latents(n, self.latent_dim, device, generator)
 
 
 class Discriminator(nn.Module):

@@ -9,6 +9,16 @@ from ..utils import evaluating
 __all__ = ["sample", "is_conditional"]
 
 
+def standard_normal_latents(n: int, latent_dim: int, device=None,
+                            generator: torch.Generator | None = None) -> torch.Tensor:
+    """``n`` latent vectors ``z ~ N(0, I)``, shape ``(n, latent_dim)``: every generator's prior.
+
+    Drawn on the CPU (so a seeded ``generator`` gives the same noise on every device), then moved to ``device``.
+    """
+    z = torch.randn(n, latent_dim, generator=generator)
+    return z.to(device) if device is not None else z
+
+
 def is_conditional(module: nn.Module) -> bool:
     """Whether a generator or discriminator takes class labels (it has ``num_classes > 0``)."""
     return bool(getattr(module, "num_classes", 0))

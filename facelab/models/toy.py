@@ -8,6 +8,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .sampling import standard_normal_latents
+
 
 def _mlp(sizes: list[int], activation: type[nn.Module]) -> nn.Sequential:
     layers: list[nn.Module] = []
@@ -38,8 +40,7 @@ class ToyGenerator(nn.Module):
 
     def sample_latent(self, n: int, device=None, generator: torch.Generator | None = None) -> torch.Tensor:
         """Draw ``n`` latent vectors ``z ~ N(0, I)``."""
-        z = torch.randn(n, self.latent_dim, generator=generator)
-        return z.to(device) if device is not None else z
+        return standard_normal_latents(n, self.latent_dim, device, generator)
 
 
 class ToyDiscriminator(nn.Module):

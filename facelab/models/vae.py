@@ -44,6 +44,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from facelab.models.dcgan import Generator, dcgan_init_, num_blocks
+from facelab.models.sampling import standard_normal_latents
 from facelab.utils import evaluating
 
 __all__ = ["LIKELIHOODS", "VAEOutput", "Encoder", "VAE", "kl_to_standard_normal", "reconstruction_nll"]
@@ -200,8 +201,7 @@ class VAE(nn.Module):
 
     def sample_latent(self, n: int, device=None, generator: torch.Generator | None = None) -> torch.Tensor:
         """Draw ``n`` latent vectors from the prior ``N(0, I)``, shape ``(n, latent_dim)``."""
-        z = torch.randn(n, self.latent_dim, generator=generator)
-        return z.to(device) if device is not None else z
+        return standard_normal_latents(n, self.latent_dim, device, generator)
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None, batch_size: int = 256) -> torch.Tensor:

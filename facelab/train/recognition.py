@@ -86,10 +86,6 @@ class RecognizerHistory(History):
         for name, value in metrics.items():
             self.eval.setdefault(name, []).append(float(value))
 
-    def mean_last(self, key: str, n: int = 5) -> float:
-        """Mean of the last ``n`` records of ``key`` (``"loss"`` or ``"accuracy"``)."""
-        return super().mean_last(key, n)
-
 
 def augment(images: torch.Tensor, flip: bool = True, max_shift: int = 2) -> torch.Tensor:
     """Random horizontal flips and translations of a batch, on its own device.
