@@ -78,3 +78,17 @@ def test_chapter7_prose_uses_fmr_for_comparison_errors():
 ])
 def test_corrected_overclaims_stay_out(path, claim):
     assert claim not in markdown(ROOT / "chapters" / path), f"{path} says again: {claim!r}"
+
+
+def test_the_bibliography_parses_entry_by_entry():
+    """A merge that drops a closing brace silently swallows the next entry; sphinxcontrib-bibtex then fails the
+    whole build. Every ``@entry`` in the file must come out of pybtex as one entry."""
+    import re
+    from pathlib import Path
+
+    from pybtex.database import parse_file
+
+    path = Path(__file__).resolve().parents[1] / "book" / "references.bib"
+    declared = re.findall(r"^@\w+\{([^,]+),", path.read_text(encoding="utf-8"), flags=re.MULTILINE)
+    parsed = parse_file(str(path)).entries
+    assert sorted(parsed) == sorted(declared), set(declared) ^ set(parsed)
