@@ -1,18 +1,15 @@
 """Figures of chapter 06: FID and KID over training."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from typing import Any, Sequence
 
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
-if TYPE_CHECKING:
-    from facelab.experiments.evaluation import FidKidCurve
-
 __all__ = ["plot_fid_over_training"]
 
 
-def plot_fid_over_training(curve: FidKidCurve) -> Figure:
+def plot_fid_over_training(curve: Any) -> Figure:
     """FID and KID against the training step, with the real-vs-real and real-vs-noise baselines.
 
     Args:

@@ -1,18 +1,15 @@
 """Figures of chapter 03's mode-collapse experiment."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
-if TYPE_CHECKING:
-    from facelab.experiments.face_gan import ModeCollapseResult
-
 __all__ = ["plot_mode_collapse"]
 
 
-def plot_mode_collapse(result: ModeCollapseResult) -> Figure:
+def plot_mode_collapse(result: Any) -> Figure:
     """One scatter panel per setting (its first seed), titled with that run's mode counts."""
     from facelab.plotting import plot_samples_2d
 

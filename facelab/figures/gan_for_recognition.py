@@ -1,7 +1,7 @@
 """Figures of chapter 05: recognition metrics per training condition, and the cGAN's faces per identity."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -10,13 +10,11 @@ from matplotlib.figure import Figure
 
 from facelab.plotting import to_image
 
-if TYPE_CHECKING:
-    from facelab.experiments.gan_for_recognition import GanForRecognitionResult
 
 __all__ = ["plot_gan_for_recognition", "plot_identity_grid"]
 
 
-def plot_gan_for_recognition(result: GanForRecognitionResult) -> Figure:
+def plot_gan_for_recognition(result: Any) -> Figure:
     """One panel per metric: each seed as a dot, the mean ± standard deviation as a bar with error bars."""
     CONDITIONS, METRICS = result.conditions, result.metrics
     ncols = 2 if len(METRICS) == 4 else min(len(METRICS), 3)  # at most 3 side by side: readable on the page
@@ -47,7 +45,7 @@ def plot_gan_for_recognition(result: GanForRecognitionResult) -> Figure:
     return fig
 
 
-def plot_identity_grid(result: GanForRecognitionResult, num_identities: int = 6, num_generated: int | None = None,
+def plot_identity_grid(result: Any, num_identities: int = 6, num_generated: int | None = None,
                        scale: float = 0.75) -> Figure:
     """Rows: identities; columns: that identity's real training images, then its cGAN faces."""
     num_identities = min(num_identities, result.num_identities)

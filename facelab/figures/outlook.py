@@ -1,14 +1,11 @@
 """Figures of chapter 08: generators side by side, and an unstable GAN run against chapter 03's."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Mapping
+from typing import Any, Mapping
 
 import matplotlib.pyplot as plt
 import torch
 from matplotlib.figure import Figure
-
-if TYPE_CHECKING:
-    from facelab.experiments.outlook import InstabilityResult
 
 __all__ = ["plot_side_by_side", "plot_instability"]
 
@@ -24,7 +21,7 @@ def plot_side_by_side(images: Mapping[str, torch.Tensor], nrow: int = 6, num_ima
     return fig
 
 
-def plot_instability(result: InstabilityResult) -> Figure:
+def plot_instability(result: Any) -> Figure:
     """Generator loss, discriminator loss and D's outputs of both runs against the step."""
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.4))
     label = (f"lr {result.settings['lr_g']:g}, beta1 {result.settings['beta1']:g}")

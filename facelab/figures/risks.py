@@ -1,16 +1,12 @@
 """Figures of chapter 07's experiments (:mod:`facelab.experiments.risks`); each returns a Figure."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from typing import Any, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.figure import Figure
-
-if TYPE_CHECKING:  # the results these figures draw; figures never import experiments at run time
-    from facelab.experiments.fairness import GroupResult
-    from facelab.experiments.risks import DetectorResult, ImpostorResult, MembershipResult
 
 __all__ = ["plot_impostor_attack", "plot_detector", "plot_nearest_neighbours", "plot_membership",
            "plot_group_rates"]
@@ -23,7 +19,7 @@ def _face(ax, image: torch.Tensor, title: str, color: str = "k") -> None:
     ax.set_yticks([])
 
 
-def plot_impostor_attack(result: ImpostorResult, num: int = 8) -> Figure:
+def plot_impostor_attack(result: Any, num: int = 8) -> Figure:
     """Rows: each target's enrolment image, the random start, the optimised face, with their cosines.
 
     Scores at or above the operating threshold (accepted) are green, the others red.
@@ -45,7 +41,7 @@ def plot_impostor_attack(result: ImpostorResult, num: int = 8) -> Figure:
     return fig
 
 
-def plot_detector(result: DetectorResult) -> Figure:
+def plot_detector(result: Any) -> Figure:
     """Left: a few faces of each generator. Right: the detector's accuracy and AP on each."""
     names = list(result.average_precision)
     fig = plt.figure(figsize=(10, 0.9 + 1.0 * len(names)))
@@ -73,7 +69,7 @@ def plot_detector(result: DetectorResult) -> Figure:
     return fig
 
 
-def plot_nearest_neighbours(result: MembershipResult, num: int = 6) -> Figure:
+def plot_nearest_neighbours(result: Any, num: int = 6) -> Figure:
     """Each row: a generated face and its ``k`` nearest training faces, with pixel distances.
 
     The rows shown are the samples closest to a training face (the likeliest copies).
@@ -93,7 +89,7 @@ def plot_nearest_neighbours(result: MembershipResult, num: int = 6) -> Figure:
     return fig
 
 
-def plot_membership(result: MembershipResult) -> Figure:
+def plot_membership(result: Any) -> Figure:
     """Left: nearest-member distances of samples, non-members and members. Centre: discriminator
     scores of members and non-members. Right: the membership AUC during training."""
     fig, (ax_d, ax_s, ax_a) = plt.subplots(1, 3, figsize=(12, 3.3))
@@ -123,7 +119,7 @@ def plot_membership(result: MembershipResult) -> Figure:
     return fig
 
 
-def plot_group_rates(result: GroupResult, attributes: Sequence[str] | None = None) -> Figure:
+def plot_group_rates(result: Any, attributes: Sequence[str] | None = None) -> Figure:
     """FNMR and within-group FMR per group value, with 95% bootstrap intervals and the overall rates."""
     rates = [r for r in result.rates if attributes is None or r.attribute in attributes]
     labels = [f"{r.attribute}={r.value}" for r in rates]
